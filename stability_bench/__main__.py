@@ -1,0 +1,35 @@
+"""``python -m stability_bench [overrides] [-m]``: one run, or a Hydra sweep of runs."""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+from .config import UserError, register_configs
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg) -> str | None:
+    from .run import execute  # heavy imports after Hydra has parsed the command line
+
+    try:
+        record = execute(cfg)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except Exception:
+        # The crashed record (with traceback) is in the run directory. A sweep goes on with
+        # its other runs; a single run exits non-zero.
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            return "crashed"
+        sys.exit(1)
+    return record["status"]
+
+
+if __name__ == "__main__":
+    main()

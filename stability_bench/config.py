@@ -1,0 +1,149 @@
+"""Structured configs: the schema every Hydra config in ``conf/`` is merged onto.
+
+This module owns the types and value checks of the run configuration. It does not read
+files or build objects; ``validate`` turns a bad value into a one-line ``ConfigError`` that
+names the key and what would be valid. Method-specific keys (``method.*``) are validated by
+each recipe's own params dataclass (see ``stability_bench.recipes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+class UserError(ValueError):
+    """A user mistake (config, data files); its message is one line meant for the terminal."""
+
+
+class ConfigError(UserError):
+    """A bad configuration value."""
+
+
+@dataclass
+class LocalTsvConfig:
+    header: bool = True  # does the GLUE TSV start with a header row (CoLA's train/dev do not)
+    n_columns: int = MISSING  # fields per row; a row with another count is a malformed file
+    text_columns: list[int] = MISSING  # column index of each text field, in order
+    label_column: int = MISSING  # column index of the label
+
+
+@dataclass
+class TaskConfig:
+    name: str = MISSING  # rte | mrpc | cola
+    glue_dir_name: str = MISSING  # folder under data.glue_dir in the original GLUE layout
+    hub_path: str = "nyu-mll/glue"  # datasets.load_dataset path
+    hub_name: str = MISSING  # datasets.load_dataset config name
+    text_fields: list[str] = MISSING  # hub column names of the one or two texts
+    label_names: list[str] = MISSING  # GLUE label name of each label id
+    metric: str = MISSING  # accuracy | f1 | mcc (the table metric)
+    local: LocalTsvConfig = field(default_factory=LocalTsvConfig)
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING  # the name used in records and tables
+    pretrained: Optional[str] = None  # hub id or local directory for from_pretrained
+    package: Optional[str] = None  # python package that ships the weights (offline models)
+    package_subdir: str = "model"  # folder inside that package holding config + weights
+    random_init: Optional[dict[str, Any]] = None  # BertConfig kwargs: build a random model instead
+
+
+@dataclass
+class DataConfig:
+    glue_dir: Optional[str] = None  # local GLUE directory; null = datasets hub
+    max_train_samples: Optional[int] = None  # fixed random training subset (same for every seed)
+    max_eval_samples: Optional[int] = None  # first N dev examples (keeps dev-file order)
+    subset_seed: int = 0  # seed of the training subset, independent of the run seed
+    max_length: int = 128  # tokens per example after truncation
+    cache_dir: Optional[str] = None  # tokenization cache; null = <results_dir>/.cache
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 3
+    lr: float = 2e-5
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    warmup_ratio: float = 0.1  # linear warmup over this fraction of steps, then linear decay to 0
+    weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
+    adam_eps: float = 1e-6
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    correct_bias: bool = True  # Adam bias correction; false = BERTAdam (Devlin et al.)
+    max_grad_norm: Optional[float] = 1.0  # global gradient-norm clipping; null = off
+    evals_per_epoch: int = 1  # dev evaluations per epoch (the last one is at the epoch's end)
+    select: str = "last"  # which evaluation is the run's metric: last | best
+    precision: str = "fp32"  # fp32 | bf16 (autocast, GPU)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 10  # steps between loss/lr log lines (and divergence checks)
+    component_stats_every: int = 0  # steps between per-component statistics; 0 = off
+    threads: Optional[int] = None  # torch CPU threads; null = torch's default
+
+
+@dataclass
+class Config:
+    task: TaskConfig = MISSING
+    model: ModelConfig = MISSING
+    method: Any = MISSING  # recipe name + its params, validated by the recipe
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0  # classifier init, dropout and data order
+    init_seed: Optional[int] = None  # overrides seed for weight initialisation (Dodge et al. 2020)
+    data_seed: Optional[int] = None  # overrides seed for data order and dropout
+    results_dir: str = "results"
+    experiment: str = "default"  # one experiment directory groups a sweep's runs
+    force: bool = False  # re-run even when a completed record exists
+    sweep: Optional[dict[str, Any]] = None  # set by +sweep=...: name and declared grid
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+    cs.store(group="task", name="base_task", node=TaskConfig)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+
+
+METRICS = ("accuracy", "f1", "mcc")
+PRECISIONS = ("fp32", "bf16")
+SELECTS = ("last", "best")
+
+
+def _positive(value: Any, key: str) -> None:
+    if value is None or value <= 0:
+        raise ConfigError(f"{key}={value} is invalid: it must be a positive number")
+
+
+def validate(cfg: Any) -> None:
+    """Check values that types alone cannot; raise ConfigError naming the first bad key."""
+    t = cfg.train
+    for key in ("epochs", "lr", "batch_size", "eval_batch_size", "evals_per_epoch", "log_every"):
+        _positive(t[key], f"train.{key}")
+    if not 0.0 <= t.warmup_ratio < 1.0:
+        raise ConfigError(f"train.warmup_ratio={t.warmup_ratio} is invalid: it must be in [0, 1)")
+    if t.weight_decay < 0:
+        raise ConfigError(f"train.weight_decay={t.weight_decay} is invalid: it must be >= 0")
+    if t.max_grad_norm is not None:
+        _positive(t.max_grad_norm, "train.max_grad_norm")
+    _positive(t.adam_eps, "train.adam_eps")
+    for key in ("adam_beta1", "adam_beta2"):
+        if not 0.0 <= t[key] < 1.0:
+            raise ConfigError(f"train.{key}={t[key]} is invalid: it must be in [0, 1)")
+    if t.precision not in PRECISIONS:
+        raise ConfigError(f"train.precision={t.precision} is invalid: choose one of {', '.join(PRECISIONS)}")
+    if t.select not in SELECTS:
+        raise ConfigError(f"train.select={t.select} is invalid: choose one of {', '.join(SELECTS)}")
+    if t.component_stats_every < 0:
+        raise ConfigError(f"train.component_stats_every={t.component_stats_every} is invalid: use 0 (off) or a positive step count")
+    d = cfg.data
+    for key in ("max_train_samples", "max_eval_samples"):
+        if d[key] is not None:
+            _positive(d[key], f"data.{key}")
+    _positive(d.max_length, "data.max_length")
+    if cfg.task.metric not in METRICS:
+        raise ConfigError(f"task.metric={cfg.task.metric} is invalid: choose one of {', '.join(METRICS)}")
+    if cfg.model.pretrained is None and cfg.model.package is None and cfg.model.random_init is None:
+        raise ConfigError(f"model '{cfg.model.name}' names no weights: set model.pretrained, model.package or model.random_init")

@@ -1,0 +1,129 @@
+"""Tokenized task data: a disk cache shared by every seed, and dynamically padded batches.
+
+A split is tokenized once per (task, data source, tokenizer, max length) and stored under the
+cache directory; every later run of a sweep loads it. Batches are padded to their own longest
+example, never to max_length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import tasks
+
+FEATURES = ("input_ids", "token_type_ids", "attention_mask")
+
+
+@dataclass
+class Encoded:
+    features: dict[str, list[list[int]]]  # input_ids (+ token_type_ids) per example, unpadded
+    labels: list[int]
+    pad_id: int
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices) -> "Encoded":
+        idx = list(indices)
+        return Encoded({k: [v[i] for i in idx] for k, v in self.features.items()}, [self.labels[i] for i in idx], self.pad_id)
+
+    def collate(self, indices) -> dict[str, torch.Tensor]:
+        """Pad the chosen examples to the longest among them."""
+        ids = [self.features["input_ids"][i] for i in indices]
+        width = max(len(x) for x in ids)
+        batch = {"input_ids": torch.full((len(ids), width), self.pad_id, dtype=torch.long),
+                 "attention_mask": torch.zeros((len(ids), width), dtype=torch.long)}
+        types = self.features.get("token_type_ids")
+        if types is not None:
+            batch["token_type_ids"] = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, i in enumerate(indices):
+            n = len(ids[row])
+            batch["input_ids"][row, :n] = torch.tensor(ids[row])
+            batch["attention_mask"][row, :n] = 1
+            if types is not None:
+                batch["token_type_ids"][row, :n] = torch.tensor(types[i])
+        batch["labels"] = torch.tensor([self.labels[i] for i in indices], dtype=torch.long)
+        return batch
+
+    def num_tokens(self) -> int:
+        return sum(len(x) for x in self.features["input_ids"])
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    vocab = sorted(tokenizer.get_vocab().items())
+    h = hashlib.sha256(json.dumps([type(tokenizer).__name__, tokenizer.name_or_path, vocab]).encode())
+    return h.hexdigest()[:16]
+
+
+def _tokenize(split: tasks.Split, tokenizer, max_length: int) -> dict[str, list[list[int]]]:
+    columns = list(zip(*split.texts))
+    enc = tokenizer(*columns, truncation=True, max_length=max_length)
+    return {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_encoded(task, data_cfg, tokenizer, cache_dir: Path) -> tuple[dict[str, Encoded], bool]:
+    """Both splits of a task, tokenized; from the cache when present. Returns (splits, cache_hit)."""
+    key = hashlib.sha256(json.dumps([
+        task.name, list(task.text_fields), tasks.source_fingerprint(task, data_cfg.glue_dir),
+        tokenizer_fingerprint(tokenizer), data_cfg.max_length,
+    ]).encode()).hexdigest()[:16]
+    path = cache_dir / "tokenized" / f"{task.name}-{key}.pt"
+    if path.exists():
+        try:
+            stored = torch.load(path, weights_only=True)
+            return {s: Encoded(v["features"], v["labels"], v["pad_id"]) for s, v in stored.items()}, True
+        except Exception:  # a truncated cache file is rebuilt, never trusted
+            pass
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out = {}
+    for split in ("train", "dev"):
+        raw = tasks.load_split(task, data_cfg.glue_dir, split)
+        out[split] = Encoded(_tokenize(raw, tokenizer, data_cfg.max_length), raw.labels, pad_id)
+    _atomic_save({s: {"features": e.features, "labels": e.labels, "pad_id": e.pad_id} for s, e in out.items()}, path)
+    return out, False
+
+
+def select_subsets(splits: dict[str, Encoded], data_cfg) -> dict[str, Encoded]:
+    """Training subset: a fixed random sample (data.subset_seed), the same for every run seed,
+    kept in file order. Dev subset: the first N examples, so predictions align with the dev file."""
+    train, dev = splits["train"], splits["dev"]
+    n = data_cfg.max_train_samples
+    if n is not None and n < len(train):
+        chosen = np.sort(np.random.RandomState(data_cfg.subset_seed).permutation(len(train))[:n])
+        train = train.subset(chosen.tolist())
+    m = data_cfg.max_eval_samples
+    if m is not None and m < len(dev):
+        dev = dev.subset(range(m))
+    return {"train": train, "dev": dev}
+
+
+def train_batches(data: Encoded, batch_size: int, generator: torch.Generator):
+    """One epoch of shuffled batches; the order depends only on the generator (the data seed)."""
+    order = torch.randperm(len(data), generator=generator).tolist()
+    for start in range(0, len(order), batch_size):
+        yield data.collate(order[start:start + batch_size])
+
+
+def eval_batches(data: Encoded, batch_size: int):
+    for start in range(0, len(data), batch_size):
+        yield data.collate(range(start, min(start + batch_size, len(data))))

@@ -1,0 +1,67 @@
+"""The hooks a fine-tuning recipe may override, and the plain recipe they default to.
+
+The training loop (``train.py``) calls, in order: ``prepare_model`` once; then for each
+``Stage`` from ``stages``: ``param_groups`` and ``optimizer``; and every step ``loss`` and,
+after backward and before global clipping and the optimizer, ``before_step``. A recipe that
+overrides none of them is plain fine-tuning with the settings under ``train.*``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import torch
+from torch import nn
+
+from ..optim import AdamW
+
+@dataclass
+class Stage:
+    """A phase of training with its own optimizer and schedule (gradual unfreezing has several)."""
+    name: str
+    epochs: int
+    info: Optional[dict] = None  # recorded with the stage's dev metrics
+
+@dataclass
+class NoParams:
+    pass
+
+def no_decay(module: nn.Module, param_name: str) -> bool:
+    """Biases and LayerNorm weights are not decayed (Devlin et al.; transformers' run_glue)."""
+    return param_name == "bias" or isinstance(module, nn.LayerNorm)
+
+class Method:
+    """Plain fine-tuning: AdamW (bias correction per ``train.correct_bias``), one stage."""
+
+    Params = NoParams
+
+    def __init__(self, params, train_cfg):
+        self.params = params
+        self.train_cfg = train_cfg
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        return model
+
+    def stages(self, model: nn.Module, epochs: int) -> Iterator[Stage]:
+        yield Stage("all", epochs)
+
+    def param_groups(self, model: nn.Module) -> list[dict]:
+        decay, plain = [], []
+        for module in model.modules():
+            for name, p in module.named_parameters(recurse=False):
+                if p.requires_grad:
+                    (plain if no_decay(module, name) else decay).append(p)
+        wd = self.train_cfg.weight_decay
+        return [g for g in ({"params": decay, "weight_decay": wd}, {"params": plain, "weight_decay": 0.0}) if g["params"]]
+
+    def optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+        t = self.train_cfg
+        return AdamW(groups, lr=t.lr, betas=(t.adam_beta1, t.adam_beta2), eps=t.adam_eps,
+                     correct_bias=t.correct_bias)
+
+    def loss(self, model: nn.Module, batch: dict) -> torch.Tensor:
+        return model(**batch).loss
+
+    def before_step(self, model: nn.Module) -> None:
+        """After backward, before global clipping and the optimizer step."""

@@ -1,0 +1,127 @@
+"""Run records: where each run lives, what identifies it, and writing ``record.json`` atomically.
+
+A record is self-describing (schema version, status, task, model, method, seeds, metric and the
+dev predictions it came from, environment, resolved config). It never holds environment
+variables, tokens or credentials: the environment part is limited to library versions, the git
+commit of this package, the host name and the device name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+RECORD_FILE = "record.json"
+STATUSES = ("running", "completed", "crashed", "diverged")
+
+
+def _fmt(value: Any) -> str:
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def method_dirname(name: str, params: dict) -> str:
+    """``cwgnc,grouping=tensor,threshold=0.05``: the recipe and every one of its params."""
+    return ",".join([name] + [f"{k}={_fmt(v)}" for k, v in sorted(params.items())])
+
+
+def run_dir(results_dir: Path, experiment: str, task: str, method_name: str, params: dict, seed_label: str) -> Path:
+    return results_dir / experiment / task / method_dirname(method_name, params) / seed_label
+
+
+def seed_label(seed: int, init_seed: int | None, data_seed: int | None) -> str:
+    label = f"seed{seed}"
+    if init_seed is not None:
+        label += f"-init{init_seed}"
+    if data_seed is not None:
+        label += f"-data{data_seed}"
+    return label
+
+
+def identity(cfg: dict) -> dict:
+    """The settings that make two runs the same run (paths, device and logging excluded)."""
+    train = {k: v for k, v in cfg["train"].items()
+             if k not in ("device", "threads", "log_every", "eval_batch_size", "component_stats_every")}
+    data = {k: cfg["data"][k] for k in ("max_train_samples", "max_eval_samples", "subset_seed", "max_length")}
+    model = {k: cfg["model"][k] for k in ("name", "pretrained", "package", "random_init")}
+    return {"task": cfg["task"]["name"], "model": model, "method": cfg["method"], "seed": cfg["seed"],
+            "init_seed": cfg["init_seed"], "data_seed": cfg["data_seed"], "data": data, "train": train}
+
+
+def identity_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for k in keys:
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += identity_diff(va, vb, f"{prefix}{k}.")
+        elif va != vb:
+            out.append(f"{prefix}{k}: {va} -> {vb}")
+    return out
+
+
+def finite_or_none(x):
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+def write_record(path: Path, record: dict) -> None:
+    """Write via a temp file in the same directory and rename, so a reader never sees half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, allow_nan=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_record(path: Path) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def environment(device) -> dict:
+    import datasets
+    import hydra
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+        "hydra": hydra.__version__,
+        "git_commit": _git_commit(),
+        "host": socket.gethostname(),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+    }

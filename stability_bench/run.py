@@ -1,0 +1,160 @@
+"""One run, start to record: check the config, skip finished work, load data and model, train,
+and write ``record.json`` (``running`` first, then ``completed``, ``diverged`` or ``crashed``).
+
+Everything that can be a user mistake (config values, data files, model names) is checked
+before the run directory is created, so a bad command leaves ``results_dir`` untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from . import metrics
+from .component_stats import ComponentStats
+from .config import ConfigError, validate
+from .data import load_encoded, select_subsets
+from .models import load_model, load_tokenizer
+from .records import (RECORD_FILE, SCHEMA_VERSION, environment, finite_or_none, identity, identity_diff,
+                      read_record, run_dir, seed_label, write_record)
+from .recipes import build_method, method_params
+from .train import fit
+
+log = logging.getLogger("stability_bench")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name} is invalid: no CUDA device is visible (use auto or cpu)")
+    return device
+
+
+@contextmanager
+def run_log(path: Path):
+    """Send this run's log lines (including per-step lines) to its own run.log."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger("stability_bench"), logging.getLogger("stability_bench.steps")]
+    logging.getLogger("stability_bench.steps").propagate = False
+    for lg in loggers:
+        lg.setLevel(logging.INFO)
+        lg.addHandler(handler)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+        handler.close()
+
+
+def execute(cfg) -> dict:
+    """Run one configured fine-tuning run and return its record."""
+    validate(cfg)
+    method = build_method(cfg.method, cfg.train)
+    device = pick_device(cfg.train.device)
+    if cfg.train.precision == "bf16" and device.type != "cuda":
+        raise ConfigError("train.precision=bf16 is for GPUs: use fp32 on the CPU")
+    container = OmegaConf.to_container(cfg, resolve=True)
+    ident = identity(container)
+    seed = cfg.seed
+    init_seed = seed if cfg.init_seed is None else cfg.init_seed
+    data_seed = seed if cfg.data_seed is None else cfg.data_seed
+    results_dir = Path(cfg.results_dir).expanduser().resolve()
+    params = method_params(cfg.method)
+    rdir = run_dir(results_dir, cfg.experiment, cfg.task.name, cfg.method.name, params,
+                   seed_label(seed, cfg.init_seed, cfg.data_seed))
+    record_path = rdir / RECORD_FILE
+    desc = f"{cfg.task.name} {cfg.method.name} {rdir.name}"
+
+    existing = read_record(record_path)
+    if existing is not None and existing.get("status") == "completed" and not cfg.force:
+        diff = identity_diff(existing.get("identity", {}), ident)
+        if diff:
+            raise ConfigError(f"{record_path} holds a completed run with other settings ({'; '.join(diff[:3])}): "
+                              "choose another experiment= or pass force=true to replace it")
+        log.info("%s: already completed (%s %.4f), skipping; force=true re-runs it", desc,
+                 existing.get("metric_name"), existing.get("metric") or float("nan"))
+        return existing
+
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    t_start = time.time()
+    tokenizer = load_tokenizer(cfg.model)
+    cache_dir = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else results_dir / ".cache"
+    splits, cache_hit = load_encoded(cfg.task, cfg.data, tokenizer, cache_dir)
+    data = select_subsets(splits, cfg.data)
+    dev_labels = data["dev"].labels
+    num_labels = len(cfg.task.label_names)
+
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "status": "running",
+        "experiment": cfg.experiment,
+        "task": cfg.task.name,
+        "model": cfg.model.name,
+        "method": {"name": cfg.method.name, "params": params},
+        "seed": seed, "init_seed": init_seed, "data_seed": data_seed,
+        "metric_name": cfg.task.metric,
+        "metric": None,
+        "majority_baseline": metrics.majority_baseline(cfg.task.metric, dev_labels),
+        "failed": None,
+        "label_names": list(cfg.task.label_names),
+        "n_train": len(data["train"]), "n_dev": len(dev_labels),
+        "tokenization_cache_hit": cache_hit,
+        "identity": ident,
+        "config": container,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    rdir.mkdir(parents=True, exist_ok=True)
+    write_record(record_path, record)
+    with run_log(rdir / "run.log"):
+        try:
+            record["environment"] = environment(device)
+            t_model = time.time()
+            model = load_model(cfg.model, num_labels, init_seed)
+            model = method.prepare_model(model).to(device)
+            record["model_load_s"] = round(time.time() - t_model, 3)
+            record["n_parameters"] = sum(p.numel() for p in model.parameters())
+            stats = ComponentStats(model, cfg.train.component_stats_every) if cfg.train.component_stats_every else None
+            log.info("%s: start (%d train / %d dev examples, device %s)", desc, len(data["train"]), len(dev_labels), device)
+            t_train = time.time()
+            result = fit(model, method, data, cfg.task, cfg.train, device, data_seed, stats, desc)
+            record["train_time_s"] = round(time.time() - t_train, 3)
+            if stats is not None:
+                stats.save(rdir / "component_stats.npz")
+                record["component_stats"] = "component_stats.npz"
+            record.update(
+                steps=result.steps,
+                evals=result.evals,
+                stages=result.stages,
+                loss_curve=[[s, finite_or_none(v)] for s, v in result.loss_curve],
+            )
+            if result.diverged_at is not None:
+                record.update(status="diverged", diverged_at_step=result.diverged_at)
+            else:
+                chosen = result.chosen
+                record.update(status="completed", metric=chosen["metric"], metrics=chosen["metrics"],
+                              selected_eval={"stage": chosen["stage"], "epoch": chosen["epoch"], "step": chosen["step"]},
+                              dev_predictions=result.predictions,
+                              failed=bool(chosen["metric"] <= record["majority_baseline"]))
+        except Exception as e:
+            record.update(status="crashed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            log.error("%s: crashed: %s: %s", desc, type(e).__name__, e)
+            raise
+        finally:
+            record["wall_time_s"] = round(time.time() - t_start, 3)
+            record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            write_record(record_path, record)
+    if record["status"] == "completed":
+        log.info("%s: %s %.4f (majority %.4f%s) in %.0fs -> %s", desc, cfg.task.metric, record["metric"],
+                 record["majority_baseline"], ", FAILED" if record["failed"] else "", record["wall_time_s"], rdir)
+    return record

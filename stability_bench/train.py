@@ -1,0 +1,152 @@
+"""The training loop: stages of epochs of steps, with dev evaluations, and nothing recipe-specific.
+
+Per step: forward (autocast when bf16) -> loss -> backward -> method.before_step (e.g. CWGNC)
+-> global gradient-norm clipping (train.max_grad_norm) -> optimizer step -> zero_grad.
+The learning rate follows ``optim.linear_schedule``. The loss is read back to the host only
+every ``train.log_every`` steps (and at evaluations), which is also when divergence (a NaN or
+infinite loss) is detected.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import metrics
+from .component_stats import ComponentStats
+from .data import Encoded, eval_batches, train_batches
+from .optim import linear_schedule
+
+log = logging.getLogger("stability_bench")
+steplog = logging.getLogger("stability_bench.steps")  # per-step lines: run.log only
+
+
+@dataclass
+class FitResult:
+    evals: list[dict] = field(default_factory=list)  # every dev evaluation, in order
+    stages: list[dict] = field(default_factory=list)  # per stage: its info and its last evaluation
+    loss_curve: list[list[float]] = field(default_factory=list)  # [global step, mean loss since last point]
+    steps: int = 0
+    chosen: dict | None = None  # the evaluation reported as the run's metric
+    predictions: list[int] | None = None  # dev predictions of the chosen evaluation
+    diverged_at: int | None = None  # the step whose logged loss was NaN or infinite
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+@torch.no_grad()
+def predict(model, dev: Encoded, batch_size: int, device, autocast) -> np.ndarray:
+    model.eval()
+    out = []
+    for batch in eval_batches(dev, batch_size):
+        batch.pop("labels")
+        with autocast():
+            logits = model(**to_device(batch, device)).logits
+        out.append(logits.argmax(-1))
+    model.train()
+    return torch.cat(out).cpu().numpy()
+
+
+def eval_steps(steps_per_epoch: int, evals_per_epoch: int) -> set[int]:
+    """1-based steps within an epoch after which to evaluate; the epoch's last step always."""
+    k = min(evals_per_epoch, steps_per_epoch)
+    return {math.ceil(steps_per_epoch * (j + 1) / k) for j in range(k)}
+
+
+def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.device,
+        data_seed: int, stats: ComponentStats | None = None, desc: str = "") -> FitResult:
+    t = train_cfg
+    train, dev = data["train"], data["dev"]
+    bf16 = t.precision == "bf16"
+
+    def autocast():
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    generator = torch.Generator().manual_seed(data_seed)
+    torch.manual_seed(data_seed)  # dropout (and mixout masks) follow the data seed
+    if device.type == "cuda":
+        torch.cuda.manual_seed_all(data_seed)
+    steps_per_epoch = math.ceil(len(train) / t.batch_size)
+    evals_at = eval_steps(steps_per_epoch, t.evals_per_epoch)
+    result = FitResult()
+    best_value = -math.inf
+    global_step = 0
+    model.train()
+
+    def evaluate(stage_name: str, epoch: float) -> dict:
+        nonlocal best_value
+        preds = predict(model, dev, t.eval_batch_size, device, autocast)
+        values = metrics.all_metrics(dev.labels, preds)
+        entry = {"stage": stage_name, "epoch": round(epoch, 4), "step": global_step,
+                 "metric": values[task.metric], "metrics": values}
+        result.evals.append(entry)
+        if t.select == "last" or values[task.metric] > best_value:
+            best_value = values[task.metric]
+            result.chosen, result.predictions = entry, preds.tolist()
+        log.info("%s eval %s epoch %.2f: %s %.4f", desc, stage_name, epoch, task.metric, values[task.metric])
+        return entry
+
+    for stage in method.stages(model, t.epochs):
+        optimizer = method.optimizer(method.param_groups(model))
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        total = steps_per_epoch * stage.epochs
+        warmup = int(t.warmup_ratio * total)
+        peak = [g["lr"] for g in optimizer.param_groups]
+        bar = tqdm(total=total, desc=f"{desc} {stage.name}".strip(), unit="step", dynamic_ncols=True,
+                   mininterval=1.0, leave=False)
+        loss_sum, loss_n, t0 = torch.zeros((), device=device), 0, time.time()
+        last = None
+        for epoch in range(stage.epochs):
+            for i, batch in enumerate(train_batches(train, t.batch_size, generator), start=1):
+                step = global_step - result.steps  # within this stage
+                scale = linear_schedule(step, warmup, total)
+                for g, lr in zip(optimizer.param_groups, peak):
+                    g["lr"] = lr * scale
+                with autocast():
+                    loss = method.loss(model, to_device(batch, device))
+                loss.backward()
+                if stats is not None:
+                    stats.before_clip(global_step)
+                method.before_step(model)
+                if t.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, t.max_grad_norm)
+                if stats is not None:
+                    stats.after_clip()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                loss_sum += loss.detach().float()
+                loss_n += 1
+                global_step += 1
+                bar.update(1)
+                if global_step % t.log_every == 0 or i == steps_per_epoch:
+                    mean_loss = loss_sum.item() / loss_n
+                    loss_sum.zero_()
+                    loss_n = 0
+                    result.loss_curve.append([global_step, mean_loss])
+                    lr_now = optimizer.param_groups[0]["lr"]
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr_now:.2e}", refresh=False)
+                    done = global_step - result.steps
+                    elapsed = time.time() - t0
+                    steplog.info("%s step %d/%d epoch %.2f loss %.4f lr %.3e elapsed %.0fs eta %.0fs",
+                                 stage.name, done, total, epoch + i / steps_per_epoch, mean_loss, lr_now,
+                                 elapsed, elapsed / done * (total - done))
+                    if not math.isfinite(mean_loss):
+                        bar.close()
+                        log.warning("%s diverged: loss %s at step %d", desc, mean_loss, global_step)
+                        result.diverged_at = result.steps = global_step
+                        return result
+                if i in evals_at:
+                    last = evaluate(stage.name, epoch + i / steps_per_epoch)
+        bar.close()
+        result.steps = global_step
+        result.stages.append({"name": stage.name, **(stage.info or {}), "metric": last["metric"] if last else None,
+                              "metrics": last["metrics"] if last else None})
+    return result
