@@ -1,7 +1,8 @@
 """Fine-tuning recipes by name. ``conf/method/<name>.yaml`` selects one and sets its params.
 
 devlin, bias_correction and mosbach are plain fine-tuning (``base.Method``) with different
-``train.*`` settings; cwgnc, mixout, gu and gu_restart add their own hooks.
+``train.*`` settings; cwgnc (and cwgnc_script, the authors' run-script settings), mixout, gu and
+gu_restart add their own hooks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ RECIPES: dict[str, type[Method]] = {
     "bias_correction": Method,
     "mosbach": Method,
     "cwgnc": CWGNC,
+    "cwgnc_script": CWGNC,
     "mixout": Mixout,
     "gu": GradualUnfreezing,
     "gu_restart": GradualUnfreezing,

@@ -46,11 +46,13 @@ def clip_components(grads: list[torch.Tensor], group_index: torch.Tensor, n_grou
                     threshold: float) -> torch.Tensor:
     """Clip each component's gradient norm to ``threshold`` in place; return the per-group
     norms before clipping. ``group_index[i]`` is the component of ``grads[i]``."""
-    norms = torch.stack(torch._foreach_norm(grads)).float()
+    norms = torch.stack(torch._foreach_norm(grads))
+    if norms.dtype != torch.float64:
+        norms = norms.float()  # half-precision norms of large tensors lose too much
     if n_groups == len(grads):
         group_norms = norms
     else:
-        group_norms = torch.zeros(n_groups, device=norms.device).index_add_(0, group_index, norms.square()).sqrt()
+        group_norms = torch.zeros(n_groups, device=norms.device, dtype=norms.dtype).index_add_(0, group_index, norms.square()).sqrt()
     scale = (threshold / (group_norms + 1e-6)).clamp(max=1.0)
     per_tensor = scale if n_groups == len(grads) else scale[group_index]
     torch._foreach_mul_(grads, list(per_tensor.to(grads[0].dtype).unbind()))

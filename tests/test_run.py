@@ -1,0 +1,139 @@
+"""A whole run in-process on the tiny random BERT: the record, skipping, seeds, crashes, divergence."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from stability_bench import metrics
+from stability_bench.config import ConfigError
+from stability_bench.run import execute
+from stability_bench.tasks import load_split
+
+from conftest import make_cfg
+
+
+def run(overrides, glue_dir, results):
+    return execute(make_cfg(overrides, glue_dir, results))
+
+
+def test_record_is_complete_and_its_metric_recomputes_from_predictions(glue_dir, tmp_path):
+    rec = run(["task=mrpc", "seed=3"], glue_dir, tmp_path / "r")
+    path = tmp_path / "r" / "tiny_random" / "mrpc" / "bias_correction" / "seed3" / "record.json"
+    assert json.loads(path.read_text()) == rec
+    assert (path.parent / "run.log").read_text().count("step") > 0
+    assert rec["status"] == "completed" and rec["schema_version"] == 1
+    assert rec["label_names"] == ["not_equivalent", "equivalent"] and rec["metric_name"] == "f1"
+    assert (rec["seed"], rec["init_seed"], rec["data_seed"]) == (3, 3, 3)
+    dev = load_split(make_cfg(["task=mrpc"], glue_dir, tmp_path).task, str(glue_dir), "dev")
+    assert len(rec["dev_predictions"]) == len(dev.labels)
+    assert rec["metric"] == pytest.approx(metrics.f1(dev.labels, rec["dev_predictions"]))
+    assert rec["metrics"]["accuracy"] == pytest.approx(metrics.accuracy(dev.labels, rec["dev_predictions"]))
+    assert rec["failed"] == (rec["metric"] <= rec["majority_baseline"])
+    assert rec["majority_baseline"] == pytest.approx(metrics.f1(dev.labels, [1] * len(dev.labels)))
+    assert rec["steps"] == 5 and len(rec["evals"]) == 1 and rec["loss_curve"]
+    for key in ("environment", "config", "wall_time_s", "n_parameters"):
+        assert key in rec
+    assert rec["config"]["train"]["lr"] == 2e-5
+
+
+def test_record_holds_no_environment_variables(glue_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    rec = run([], glue_dir, tmp_path / "r")
+    assert "hf_secret_value_123" not in json.dumps(rec)
+
+
+def test_completed_run_is_skipped_and_force_reruns_it(glue_dir, tmp_path):
+    first = run([], glue_dir, tmp_path / "r")
+    path = tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed0" / "record.json"
+    mtime = os.stat(path).st_mtime_ns
+    assert run([], glue_dir, tmp_path / "r") == first
+    assert os.stat(path).st_mtime_ns == mtime
+    again = run(["force=true"], glue_dir, tmp_path / "r")
+    assert again["started_at"] >= first["started_at"] and os.stat(path).st_mtime_ns != mtime
+
+
+def test_other_settings_in_the_same_run_directory_are_refused(glue_dir, tmp_path):
+    run([], glue_dir, tmp_path / "r")
+    before = (tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed0" / "record.json").read_text()
+    with pytest.raises(ConfigError, match=r"train.lr: 2e-05 -> 0.001"):
+        run(["train.lr=1e-3"], glue_dir, tmp_path / "r")
+    assert (tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed0" / "record.json").read_text() == before
+
+
+def test_same_seed_gives_identical_predictions_and_losses(glue_dir, tmp_path):
+    a = run(["task=cola", "seed=5", "train.lr=1e-3"], glue_dir, tmp_path / "a")
+    b = run(["task=cola", "seed=5", "train.lr=1e-3"], glue_dir, tmp_path / "b")
+    c = run(["task=cola", "seed=6", "train.lr=1e-3"], glue_dir, tmp_path / "c")
+    assert a["dev_predictions"] == b["dev_predictions"] and a["loss_curve"] == b["loss_curve"]
+    assert a["loss_curve"] != c["loss_curve"]
+
+
+def test_init_and_data_seeds_split_the_randomness(glue_dir, tmp_path):
+    base = run(["seed=1", "train.lr=1e-3"], glue_dir, tmp_path / "r")
+    other_data = run(["seed=1", "data_seed=2", "train.lr=1e-3"], glue_dir, tmp_path / "r")
+    assert other_data["init_seed"] == 1 and other_data["data_seed"] == 2
+    assert base["loss_curve"] != other_data["loss_curve"]
+    assert (tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed1-data2" / "record.json").exists()
+
+
+def test_training_subset_is_fixed_across_seeds(glue_dir, tmp_path):
+    a = run(["data.max_train_samples=16", "seed=0"], glue_dir, tmp_path / "r")
+    b = run(["data.max_train_samples=16", "seed=1", "data.max_eval_samples=10"], glue_dir, tmp_path / "r")
+    assert a["n_train"] == b["n_train"] == 16 and b["n_dev"] == 10 and len(b["dev_predictions"]) == 10
+    assert a["steps"] == 2
+
+
+def test_tokenization_is_cached_and_shared_by_later_runs(glue_dir, tmp_path):
+    assert run(["seed=0"], glue_dir, tmp_path / "r")["tokenization_cache_hit"] is False
+    assert run(["seed=1"], glue_dir, tmp_path / "r")["tokenization_cache_hit"] is True
+    assert len(list((tmp_path / "r" / ".cache" / "tokenized").glob("rte-*.pt"))) == 1
+
+
+def test_an_exception_writes_a_crashed_record_and_propagates(glue_dir, tmp_path, monkeypatch):
+    import stability_bench.run as run_module
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+    monkeypatch.setattr(run_module, "fit", boom)
+    with pytest.raises(RuntimeError):
+        run([], glue_dir, tmp_path / "r")
+    rec = json.loads((tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed0" / "record.json").read_text())
+    assert rec["status"] == "crashed" and "simulated" in rec["error"] and rec["failed"] is None
+    assert "Traceback" in rec["traceback"]
+
+
+def test_nan_loss_is_recorded_as_diverged_not_failed(glue_dir, tmp_path, monkeypatch):
+    from stability_bench.recipes.base import Method
+    original = Method.loss
+    monkeypatch.setattr(Method, "loss", lambda self, model, batch: original(self, model, batch) * float("nan"))
+    rec = run(["train.log_every=2"], glue_dir, tmp_path / "r")
+    assert rec["status"] == "diverged" and rec["failed"] is None and rec["metric"] is None
+    assert rec["diverged_at_step"] == 2
+
+
+def test_bad_value_leaves_results_dir_untouched(glue_dir, tmp_path):
+    with pytest.raises(ConfigError, match=r"train.lr=0.0 is invalid"):
+        run(["train.lr=0"], glue_dir, tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_component_stats_are_stored_compactly(glue_dir, tmp_path):
+    rec = run(["method=cwgnc", "train.component_stats_every=2"], glue_dir, tmp_path / "r")
+    stats = np.load(tmp_path / "r" / "tiny_random" / "rte" / "cwgnc,grouping=tensor,threshold=0.05" / "seed0" / rec["component_stats"])
+    n = len(stats["names"])
+    assert stats["steps"].tolist() == [0, 2, 4]
+    assert stats["grad_norm"].shape == stats["rms_diff"].shape == (3, n)
+    clipped = stats["grad_norm_after"] < stats["grad_norm"]
+    assert np.array_equal(clipped, stats["grad_norm"] > 0.05 + 1e-6)
+    assert np.allclose(stats["grad_norm_after"][clipped], 0.05, rtol=1e-4)
+    assert (stats["rms_diff"][0] == 0).all() and (stats["rms_diff"][-1] > 0).any()
+
+
+@pytest.mark.parametrize("method", ["devlin", "mosbach", "mixout", "cwgnc", "cwgnc_script", "gu", "gu_restart"])
+def test_every_recipe_completes_a_run(glue_dir, tmp_path, method):
+    rec = run([f"method={method}", "train.epochs=1", "task=cola"], glue_dir, tmp_path / "r")
+    assert rec["status"] == "completed" and rec["method"]["name"] == method
+    if method.startswith("gu"):
+        assert [s["iteration"] for s in rec["stages"]] == [0, 1]
