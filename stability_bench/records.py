@@ -36,6 +36,22 @@ def run_dir(results_dir: Path, experiment: str, task: str, method_name: str, par
     return results_dir / experiment / task / method_dirname(method_name, params) / seed_label
 
 
+def method_params(method_cfg) -> dict:
+    """The recipe's own params as a plain dict (the method node without its name)."""
+    from omegaconf import OmegaConf
+
+    d = OmegaConf.to_container(method_cfg, resolve=True) if OmegaConf.is_config(method_cfg) else dict(method_cfg)
+    d.pop("name", None)
+    return d
+
+
+def record_path(cfg) -> Path:
+    """Where the record of the run that ``cfg`` describes lives (the config need not be valid yet)."""
+    results_dir = Path(cfg.results_dir).expanduser().resolve()
+    label = seed_label(cfg.seed, cfg.init_seed, cfg.data_seed)
+    return run_dir(results_dir, cfg.experiment, cfg.task.name, cfg.method.name, method_params(cfg.method), label) / RECORD_FILE
+
+
 def seed_label(seed: int, init_seed: int | None, data_seed: int | None) -> str:
     label = f"seed{seed}"
     if init_seed is not None:

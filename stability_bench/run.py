@@ -21,9 +21,9 @@ from .component_stats import ComponentStats
 from .config import ConfigError, validate
 from .data import load_encoded, select_subsets
 from .models import load_model, load_tokenizer
-from .records import (RECORD_FILE, SCHEMA_VERSION, environment, finite_or_none, identity, identity_diff,
-                      read_record, run_dir, seed_label, write_record)
-from .recipes import build_method, method_params
+from .records import (SCHEMA_VERSION, environment, finite_or_none, identity, identity_diff, method_params,
+                      read_record, record_path, write_record)
+from .recipes import build_method
 from .train import fit
 
 log = logging.getLogger("stability_bench")
@@ -70,16 +70,15 @@ def execute(cfg) -> dict:
     data_seed = seed if cfg.data_seed is None else cfg.data_seed
     results_dir = Path(cfg.results_dir).expanduser().resolve()
     params = method_params(cfg.method)
-    rdir = run_dir(results_dir, cfg.experiment, cfg.task.name, cfg.method.name, params,
-                   seed_label(seed, cfg.init_seed, cfg.data_seed))
-    record_path = rdir / RECORD_FILE
+    path = record_path(cfg)
+    rdir = path.parent
     desc = f"{cfg.task.name} {cfg.method.name} {rdir.name}"
 
-    existing = read_record(record_path)
+    existing = read_record(path)
     if existing is not None and existing.get("status") == "completed" and not cfg.force:
         diff = identity_diff(existing.get("identity", {}), ident)
         if diff:
-            raise ConfigError(f"{record_path} holds a completed run with other settings ({'; '.join(diff[:3])}): "
+            raise ConfigError(f"{path} holds a completed run with other settings ({'; '.join(diff[:3])}): "
                               "choose another experiment= or pass force=true to replace it")
         log.info("%s: already completed (%s %.4f), skipping; force=true re-runs it", desc,
                  existing.get("metric_name"), existing.get("metric") or float("nan"))
@@ -115,7 +114,7 @@ def execute(cfg) -> dict:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     rdir.mkdir(parents=True, exist_ok=True)
-    write_record(record_path, record)
+    write_record(path, record)
     with run_log(rdir / "run.log"):
         try:
             record["environment"] = environment(device)
@@ -153,7 +152,7 @@ def execute(cfg) -> dict:
         finally:
             record["wall_time_s"] = round(time.time() - t_start, 3)
             record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            write_record(record_path, record)
+            write_record(path, record)
     if record["status"] == "completed":
         log.info("%s: %s %.4f (majority %.4f%s) in %.0fs -> %s", desc, cfg.task.metric, record["metric"],
                  record["majority_baseline"], ", FAILED" if record["failed"] else "", record["wall_time_s"], rdir)

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..config import ConfigError
+from ..records import method_params
 from .base import Method, Stage
 from .cwgnc import CWGNC
 from .mixout import Mixout
@@ -28,13 +29,6 @@ RECIPES: dict[str, type[Method]] = {
     "gu": GradualUnfreezing,
     "gu_restart": GradualUnfreezing,
 }
-
-
-def method_params(method_cfg) -> dict:
-    """The recipe's own params as a plain dict (the method node without its name)."""
-    d = OmegaConf.to_container(method_cfg, resolve=True) if OmegaConf.is_config(method_cfg) else dict(method_cfg)
-    d.pop("name", None)
-    return d
 
 
 def build_method(method_cfg, train_cfg) -> Method:

@@ -1,0 +1,74 @@
+"""Hydra sweeper plugin (``hydra/sweeper=resumable``, the default in conf/config.yaml).
+
+It expands the grid exactly as Hydra's basic sweeper does, then looks up each cell's record
+before launching anything: completed cells are skipped, so re-running a sweep (locally or on
+SLURM) launches only crashed, diverged, interrupted and missing cells. It records the grid in
+``<experiment>/sweep.json`` for ``python -m stability_bench.status`` and the analysis, and prints
+sweep-level counts as cells finish. Hydra only loads sweepers from the ``hydra_plugins`` package.
+"""
+
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from omegaconf import OmegaConf
+
+
+@dataclass
+class ResumableSweeperConf:
+    _target_: str = "hydra_plugins.stability_bench_sweeper.resumable_sweeper.ResumableSweeper"
+    max_batch_size: Optional[int] = None  # jobs handed to the launcher at once (None: all)
+    params: Optional[Dict[str, str]] = None
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="resumable", node=ResumableSweeperConf, provider="stability_bench")
+
+
+def _say(msg: str) -> None:
+    print(f"[sweep] {msg}", file=sys.stderr, flush=True)
+
+
+class ResumableSweeper(BasicSweeper):
+    def sweep(self, arguments: List[str]) -> Any:
+        from stability_bench import sweep as plan
+
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
+        grid = self.split_arguments(overrides, None)[0]
+        if not grid:
+            print("error: the sweep has no cells: a swept key has an empty list of values (e.g. seed)", file=sys.stderr)
+            sys.exit(2)
+        configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(o)) for o in grid]
+        cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
+        plan.register_cells(cells)
+        pending = [c for c, cfg in zip(cells, configs) if cfg.force or c.status() != "completed"]
+        _say(f"{len(cells)} cells: {len(cells) - len(pending)} completed, {len(pending)} to run")
+        if not pending:
+            _say("all cells are complete; nothing to do (force=true re-runs them)")
+            return []
+
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        # In-process runs go one at a time so that progress is reported per cell; other
+        # launchers (submitit) get whole batches (one SLURM job array per batch).
+        in_process = type(self.launcher).__name__ == "BasicLauncher"
+        size = 1 if in_process else (self.max_batch_size or len(pending))
+        returns, start, done = [], time.time(), 0
+        for i in range(0, len(pending), size):
+            batch = pending[i:i + size]
+            results = self.launcher.launch([c.overrides for c in batch], initial_job_idx=i)
+            for r in results:
+                _ = r.return_value  # surfaces an exception the job raised
+            returns.append(results)
+            done += len(batch)
+            eta = (time.time() - start) / done * (len(pending) - done)
+            _say(f"{done}/{len(pending)} launched cells done; {plan.count_line(cells)}; eta {eta:.0f}s")
+        _say(f"finished: {plan.count_line(cells)}")
+        return returns
