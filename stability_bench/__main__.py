@@ -17,15 +17,17 @@ register_configs()
 def main(cfg) -> str | None:
     from .run import execute  # heavy imports after Hydra has parsed the command line
 
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        record = execute(cfg)
+        record = execute(cfg, job_num=hydra_cfg.job.num if multirun else None)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except Exception:
         # The crashed record (with traceback) is in the run directory. A sweep goes on with
         # its other runs; a single run exits non-zero.
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
+        if multirun:
             return "crashed"
         sys.exit(1)
     return record["status"]

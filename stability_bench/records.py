@@ -3,7 +3,8 @@
 A record is self-describing (schema version, status, task, model, method, seeds, metric and the
 dev predictions it came from, environment, resolved config). It never holds environment
 variables, tokens or credentials: the environment part is limited to library versions, the git
-commit of this package, the host name and the device name.
+commit of this package, the host name, the device name, torch's thread count and, under SLURM,
+the job and array task ids.
 """
 
 from __future__ import annotations
@@ -21,6 +22,57 @@ from typing import Any
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
 STATUSES = ("running", "completed", "crashed", "diverged")
+
+
+def owner() -> dict:
+    """Who is running a run: host, process and (under SLURM) job, to tell live runs from dead ones."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
+        job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+    return {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job": job}
+
+
+def is_self(other: dict | None) -> bool:
+    """A requeued SLURM job keeps its job id: its own earlier record is not another live run."""
+    me = owner()
+    if not other:
+        return False
+    if me["slurm_job"] and other.get("slurm_job") == me["slurm_job"]:
+        return True
+    return (other.get("host"), other.get("pid")) == (me["host"], me["pid"])
+
+
+def owner_alive(other: dict | None) -> bool:
+    """Is the process or SLURM job that wrote a ``running`` record still alive?"""
+    if not other:
+        return False
+    if other.get("slurm_job"):
+        try:
+            q = subprocess.run(["squeue", "-h", "-j", other["slurm_job"], "-o", "%T"], capture_output=True,
+                               text=True, timeout=30)
+            return q.returncode == 0 and q.stdout.strip() in ("RUNNING", "PENDING", "CONFIGURING", "COMPLETING",
+                                                               "REQUEUED", "RESIZING", "SUSPENDED")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    if other.get("host") == socket.gethostname() and other.get("pid"):
+        try:
+            os.kill(other["pid"], 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return False
+
+
+def live_status(record: dict | None) -> str:
+    """A record's status, with ``running`` split into live ``running`` and dead ``interrupted``."""
+    if record is None:
+        return "missing"
+    status = record.get("status", "crashed")
+    if status == "running" and not owner_alive(record.get("owner")):
+        return "interrupted"
+    return status
 
 
 def _fmt(value: Any) -> str:
@@ -140,4 +192,6 @@ def environment(device) -> dict:
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),  # the one variable read: which job ran this
+        "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
     }

@@ -21,17 +21,22 @@ from .component_stats import ComponentStats
 from .config import ConfigError, validate
 from .data import load_encoded, select_subsets
 from .models import load_model, load_tokenizer
-from .records import (SCHEMA_VERSION, environment, finite_or_none, identity, identity_diff, method_params,
-                      read_record, record_path, write_record)
+from .records import (SCHEMA_VERSION, environment, finite_or_none, identity, identity_diff, is_self,
+                      live_status, method_params, owner, read_record, record_path, write_record)
 from .recipes import build_method
 from .train import fit
 
 log = logging.getLogger("stability_bench")
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, job_num: int | None = None) -> torch.device:
+    """auto: the CPU, the GPU, or with several visible GPUs in a sweep, GPU (job number mod count),
+    so that a batch of concurrent local jobs spreads over all of them."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        n = torch.cuda.device_count()
+        return torch.device(f"cuda:{job_num % n}" if job_num is not None and n > 1 else "cuda")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name} is invalid: no CUDA device is visible (use auto or cpu)")
@@ -56,11 +61,11 @@ def run_log(path: Path):
         handler.close()
 
 
-def execute(cfg) -> dict:
-    """Run one configured fine-tuning run and return its record."""
+def execute(cfg, job_num: int | None = None) -> dict:
+    """Run one configured fine-tuning run and return its record (``job_num``: its index in a sweep)."""
     validate(cfg)
     method = build_method(cfg.method, cfg.train)
-    device = pick_device(cfg.train.device)
+    device = pick_device(cfg.train.device, job_num)
     if cfg.train.precision == "bf16" and device.type != "cuda":
         raise ConfigError("train.precision=bf16 is for GPUs: use fp32 on the CPU")
     container = OmegaConf.to_container(cfg, resolve=True)
@@ -82,6 +87,10 @@ def execute(cfg) -> dict:
                               "choose another experiment= or pass force=true to replace it")
         log.info("%s: already completed (%s %.4f), skipping; force=true re-runs it", desc,
                  existing.get("metric_name"), existing.get("metric") or float("nan"))
+        return existing
+    if existing is not None and not cfg.force and not is_self(existing.get("owner")) \
+            and live_status(existing) == "running":
+        log.info("%s: already running (%s), skipping", desc, existing.get("owner"))
         return existing
 
     if cfg.train.threads:
@@ -112,6 +121,7 @@ def execute(cfg) -> dict:
         "identity": ident,
         "config": container,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "owner": owner(),
     }
     rdir.mkdir(parents=True, exist_ok=True)
     write_record(path, record)

@@ -1,5 +1,6 @@
 """``python -m stability_bench.status <experiment or results dir>``: per task x method, how many
-runs are completed, crashed, diverged, running (or interrupted) and missing.
+runs are completed, crashed, diverged, running, interrupted (a ``running`` record whose process
+or SLURM job is gone) and missing.
 
 Missing is counted against the cells declared in each experiment's ``sweep.json``; records on
 disk that no sweep declared (single runs) are counted too.
@@ -13,7 +14,7 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .records import RECORD_FILE
+from .records import RECORD_FILE, live_status
 from .sweep import STATUS_ORDER, SWEEP_FILE, load_cells
 
 
@@ -27,7 +28,7 @@ def experiment_dirs(root: Path) -> list[Path]:
 
 def _status(path: Path) -> str:
     try:
-        return json.loads(path.read_text()).get("status", "crashed")
+        return live_status(json.loads(path.read_text()))
     except FileNotFoundError:
         return "missing"
     except (OSError, ValueError):

@@ -14,10 +14,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .records import method_dirname, method_params, read_record, record_path
+from .records import live_status, method_dirname, method_params, read_record, record_path
 
 SWEEP_FILE = "sweep.json"
-STATUS_ORDER = ("completed", "crashed", "diverged", "running", "missing")
+STATUS_ORDER = ("completed", "crashed", "diverged", "running", "interrupted", "missing")
+TO_RUN = ("crashed", "diverged", "interrupted", "missing")  # what a re-run launches
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Cell:
             rec = read_record(Path(self.experiment_dir) / self.run_dir / "record.json")
         except (OSError, ValueError):
             return "crashed"  # unreadable record: run again
-        return "missing" if rec is None else rec.get("status", "crashed")
+        return live_status(rec)
 
 
 def _atomic_write_json(path: Path, obj) -> None:

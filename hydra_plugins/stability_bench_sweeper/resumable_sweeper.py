@@ -1,8 +1,9 @@
 """Hydra sweeper plugin (``hydra/sweeper=resumable``, the default in conf/config.yaml).
 
 It expands the grid exactly as Hydra's basic sweeper does, then looks up each cell's record
-before launching anything: completed cells are skipped, so re-running a sweep (locally or on
-SLURM) launches only crashed, diverged, interrupted and missing cells. It records the grid in
+before launching anything: completed cells are skipped, and so are cells whose run is alive
+in another process or SLURM job, so re-running a sweep (locally or on SLURM) launches only
+crashed, diverged, interrupted and missing cells. It records the grid in
 ``<experiment>/sweep.json`` for ``python -m stability_bench.status`` and the analysis, and prints
 sweep-level counts as cells finish. Hydra only loads sweepers from the ``hydra_plugins`` package.
 """
@@ -47,10 +48,15 @@ class ResumableSweeper(BasicSweeper):
         configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(o)) for o in grid]
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
         plan.register_cells(cells)
-        pending = [c for c, cfg in zip(cells, configs) if cfg.force or c.status() != "completed"]
-        _say(f"{len(cells)} cells: {len(cells) - len(pending)} completed, {len(pending)} to run")
+        statuses = [c.status() for c in cells]
+        pending = [c for c, cfg, s in zip(cells, configs, statuses) if cfg.force or s in plan.TO_RUN]
+        done_or_live = ", ".join(f"{statuses.count(s)} {s}" for s in ("completed", "running") if statuses.count(s))
+        _say(f"{len(cells)} cells: {done_or_live or '0 completed'}, {len(pending)} to run")
         if not pending:
-            _say("all cells are complete; nothing to do (force=true re-runs them)")
+            if statuses.count("completed") == len(cells):
+                _say("all cells are complete; nothing to do (force=true re-runs them)")
+            else:
+                _say("nothing to launch: the cells not completed are running in other processes or jobs")
             return []
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -63,9 +69,18 @@ class ResumableSweeper(BasicSweeper):
         returns, start, done = [], time.time(), 0
         for i in range(0, len(pending), size):
             batch = pending[i:i + size]
-            results = self.launcher.launch([c.overrides for c in batch], initial_job_idx=i)
-            for r in results:
-                _ = r.return_value  # surfaces an exception the job raised
+            try:
+                results = self.launcher.launch([c.overrides for c in batch], initial_job_idx=i)
+                for r in results:
+                    _ = r.return_value  # surfaces an exception the job raised
+            except Exception as e:
+                # sbatch refusing the job (its reason is in the message), or a job that was
+                # cancelled or killed. Records already written stay; a re-run does the rest.
+                reason = " ".join(str(e).split())[:500] or type(e).__name__
+                print(f"error: the sweep stopped: {type(e).__name__}: {reason}", file=sys.stderr)
+                _say(f"now: {plan.count_line(cells)}; jobs already started go on. Run the same command again "
+                     "to launch what is not completed or running")
+                sys.exit(1)
             returns.append(results)
             done += len(batch)
             eta = (time.time() - start) / done * (len(pending) - done)

@@ -1,0 +1,104 @@
+"""Sweeps submitted to a real single-node SLURM cluster (slurmctld, slurmd, slurmdbd) on localhost.
+
+The cluster is started by launch/local_slurm.sh for this module and stopped by PID at the end.
+Without SLURM's binaries the tests skip, unless STABILITY_BENCH_REQUIRE_SLURM=1 (CI) makes that
+a failure.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slurm
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCHER = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null", "hydra.launcher.mem_gb=null",
+            "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=20"]
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    if not all(shutil.which(b) for b in ("slurmctld", "slurmd", "slurmdbd", "sbatch", "mysqld")):
+        if os.environ.get("STABILITY_BENCH_REQUIRE_SLURM") == "1":
+            pytest.fail("SLURM is required here but slurmctld/slurmd/slurmdbd/mysqld are not installed")
+        pytest.skip("SLURM daemons not installed (see launch/local_slurm.sh)")
+    state = tmp_path_factory.mktemp("slurm")
+    script = ROOT / "launch" / "local_slurm.sh"
+    out = subprocess.run(["bash", str(script), "start", str(state)], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout + out.stderr
+    env = {**os.environ, "SLURM_CONF": str(state / "slurm.conf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    yield env
+    subprocess.run(["bash", str(script), "stop", str(state)], capture_output=True, timeout=60)
+
+
+def sweep_cmd(glue_dir, results, *extra):
+    return [sys.executable, "-m", "stability_bench", "+sweep=smoke", "model=tiny_random", "task=rte",
+            f"data.glue_dir={glue_dir}", f"results_dir={results}", "seed=range(1,3)", *LAUNCHER, *extra, "-m"]
+
+
+def records(results):
+    return sorted(results.glob("**/record.json"))
+
+
+def test_sweep_runs_as_a_slurm_job_array(slurm, glue_dir, tmp_path):
+    out = subprocess.run(sweep_cmd(glue_dir, tmp_path / "r", "data.max_train_samples=32"), env=slurm, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    recs = [json.loads(p.read_text()) for p in records(tmp_path / "r")]
+    assert len(recs) == 4 and all(r["status"] == "completed" for r in recs)
+    job_ids = {r["environment"]["slurm_job_id"] for r in recs}
+    assert None not in job_ids and len(job_ids) == 4  # each run was its own SLURM (array) job
+    for _ in range(60):  # accounting lags a few seconds behind the jobs' ends
+        acct = subprocess.run(["sacct", "-n", "-X", "-o", "JobID,State", "-j", ",".join(sorted(job_ids))], env=slurm,
+                              capture_output=True, text=True, timeout=60)
+        if acct.stdout.count("COMPLETED") == 4:
+            break
+        time.sleep(1)
+    assert acct.stdout.count("COMPLETED") == 4, acct.stdout
+
+
+def test_cancelled_job_is_completed_by_a_rerun_without_duplicates(slurm, glue_dir, tmp_path):
+    # Long enough (full RTE train set, 3 epochs) to be cancelled while running.
+    cmd = sweep_cmd(glue_dir, tmp_path / "r", "train.epochs=3", "train.batch_size=32")
+    proc = subprocess.Popen(cmd, env=slurm, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = None
+    deadline = time.time() + 300
+    while victim is None and time.time() < deadline:
+        q = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], env=slurm, capture_output=True, text=True)
+        running = q.stdout.split()
+        if running:
+            time.sleep(3)  # let it get into training
+            victim = running[0]
+        else:
+            time.sleep(0.5)
+    assert victim, "no job started running"
+    subprocess.run(["scancel", victim], env=slurm, check=True)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "error: the sweep stopped" in err, err[-3000:]
+    victim_record = next(p for p in records(tmp_path / "r")
+                         if json.loads(p.read_text())["owner"]["slurm_job"] == victim)
+    assert json.loads(victim_record.read_text())["status"] == "running"  # killed mid-run: never "failed"
+
+    rerun = subprocess.run(cmd, env=slurm, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "to run" in rerun.stderr and "0 to run" not in rerun.stderr
+    redone = json.loads(victim_record.read_text())
+    assert redone["status"] == "completed" and redone["owner"]["slurm_job"] != victim
+    recs = records(tmp_path / "r")
+    assert len(recs) == 4 and all(json.loads(p.read_text())["status"] == "completed" for p in recs)
+    assert not list((tmp_path / "r").glob("**/.record.*.tmp"))
+    final = subprocess.run(cmd, env=slurm, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0 and "all cells are complete" in final.stderr
+
+
+def test_partition_that_does_not_exist_reports_slurms_reason(slurm, glue_dir, tmp_path):
+    out = subprocess.run(sweep_cmd(glue_dir, tmp_path / "r", "hydra.launcher.partition=nosuch"), env=slurm,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "invalid partition" in out.stderr.lower() and "Traceback" not in out.stderr
+    assert not records(tmp_path / "r")
