@@ -1,0 +1,160 @@
+"""Figures (PNG and PDF): per-seed strip + box plots, Table 2's threshold curve, expected-maximum
+curves, and, when the records have them, component statistics (the paper's Figures 2-3) and
+gradual unfreezing per iteration (Figure 1)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import paper  # noqa: E402
+from .tables import NO_CLIP, recipe_label, table2_rows  # noqa: E402
+
+_LAYER = re.compile(r"layers?\.(\d+)\.")
+
+
+def _save(fig, out: Path, name: str) -> list[str]:
+    fig.tight_layout()
+    paths = []
+    for ext in ("png", "pdf"):
+        path = out / f"{name}.{ext}"
+        fig.savefig(path, dpi=130)
+        paths.append(path.name)
+    plt.close(fig)
+    return paths
+
+
+def _tasks(df):
+    return [t for t in paper.TASK_ORDER if t in set(df["task"])] + sorted(set(df["task"]) - set(paper.TASK_ORDER))
+
+
+def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
+    done = runs[runs["status"] == "completed"].copy()
+    files = []
+    fcol = {"majority": "failed_majority", "fixed": "failed_fixed"}[rule]
+    for exp, e in done.groupby("experiment"):
+        tasks = _tasks(e)
+        fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            t = e[e["task"] == task]
+            groups = [(recipe_label(m, p), g) for (m, p), g in t.groupby(["method", "params"], sort=False)]
+            rng = np.random.default_rng(0)
+            ax.boxplot([100 * g["metric"].astype(float) for _, g in groups], widths=0.5, showfliers=False)
+            for i, (_, g) in enumerate(groups, start=1):
+                y = 100 * g["metric"].astype(float).to_numpy()
+                failed = g[fcol].astype(bool).to_numpy()
+                x = i + rng.uniform(-0.15, 0.15, len(y))
+                ax.scatter(x[~failed], y[~failed], s=14, alpha=0.8, color="tab:blue")
+                ax.scatter(x[failed], y[failed], s=14, alpha=0.9, color="tab:red", label="failed" if i == 1 else None)
+            base = t["majority_baseline"].dropna()
+            if len(base):
+                ax.axhline(100 * base.iloc[0], color="gray", ls="--", lw=1, label="majority baseline")
+            ax.set_xticks(range(1, len(groups) + 1), [n for n, _ in groups], rotation=30, ha="right", fontsize=8)
+            ax.set_title(paper.TASK_NAMES.get(task, task))
+            ax.set_ylabel("dev metric (pp)")
+            ax.legend(fontsize=7)
+        fig.suptitle(f"{exp}: per-seed dev metric")
+        files += _save(fig, out, f"strip_{exp}")
+    return files
+
+
+def threshold_curve(summary: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[str]:
+    rows = table2_rows(summary)
+    files = []
+    for exp, e in rows.groupby("experiment"):
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        x = e["threshold"].to_numpy(float)
+        ax.errorbar(x, 100 * e["mean"], yerr=100 * e["std"], marker="o", capsize=4, label="mean ± std")
+        ax.plot(x, 100 * e["max"], "^", color="tab:green", label="max")
+        r = runs[(runs["experiment"] == exp) & (runs["method"] == "cwgnc") & (runs["task"] == "cola") &
+                 (runs["status"] == "completed")]
+        ax.scatter(r["threshold"].astype(float), 100 * r["metric"].astype(float), s=8, alpha=0.4, color="gray", label="runs")
+        ax.set_xscale("log")
+        ax.set_xlabel("CWGNC threshold" + (" (≥1e4: no clipping)" if (x >= NO_CLIP).any() else ""))
+        ax.set_ylabel("CoLA dev MCC (pp)")
+        ax.set_title(f"Table 2 — {exp}")
+        ax.legend(fontsize=8)
+        files += _save(fig, out, f"table2_{exp}")
+    return files
+
+
+def expected_max_curves(emax: pd.DataFrame, out: Path) -> list[str]:
+    files = []
+    for exp, e in emax.groupby("experiment"):
+        tasks = _tasks(e)
+        fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            for (m, p), g in e[e["task"] == task].groupby(["method", "params"], sort=False):
+                ax.plot(g["n_runs"], 100 * g["expected_max"], marker=".", label=recipe_label(m, p))
+            ax.set_title(paper.TASK_NAMES.get(task, task))
+            ax.set_xlabel("number of seeds n")
+            ax.set_ylabel("expected max dev metric (pp)")
+            ax.legend(fontsize=7)
+        fig.suptitle(f"{exp}: expected maximum over n seeds (Dodge et al. 2019)")
+        files += _save(fig, out, f"expected_max_{exp}")
+    return files
+
+
+def _layer_of(name: str) -> int:
+    m = _LAYER.search(name)
+    return int(m.group(1)) if m else -1
+
+
+def component_figures(runs: pd.DataFrame, root: Path, out: Path, rule: str) -> list[str]:
+    """Clip rate over steps, gradient norm per layer (successful vs failed runs) and update size per layer."""
+    fcol = {"majority": "failed_majority", "fixed": "failed_fixed"}[rule]
+    rows = []
+    for _, r in runs[runs["status"] == "completed"].iterrows():
+        path = Path(root) / r["experiment"] / r["run_dir"] / "component_stats.npz"
+        if not path.exists():
+            path = Path(root) / r["run_dir"] / "component_stats.npz"
+        if path.exists():
+            rows.append((r, np.load(path)))
+    if not rows:
+        return []
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for r, z in rows:
+        label = f"{recipe_label(r['method'], r['params'])} {'failed' if r[fcol] else 'ok'}"
+        color = "tab:red" if r[fcol] else "tab:blue"
+        clipped = (z["grad_norm_after"] < z["grad_norm"]).mean(axis=1)
+        axes[0].plot(z["steps"], clipped, color=color, alpha=0.5, label=label)
+        layers = np.array([_layer_of(n) for n in z["names"]])
+        per_layer = [np.nanmax(z["grad_norm"][:, layers == k], axis=1) for k in sorted(set(layers)) if k >= 0]
+        if per_layer:
+            axes[1].plot(z["steps"], np.nanmax(np.stack(per_layer), axis=0), color=color, alpha=0.5)
+            final = [np.nanmax(z["rms_diff"][-1, layers == k]) for k in sorted(set(layers)) if k >= 0]
+            axes[2].plot(range(len(final)), final, marker=".", color=color, alpha=0.5)
+    axes[0].set(title="fraction of components clipped", xlabel="step")
+    axes[1].set(title="max gradient norm (before clipping) over layers", xlabel="step", yscale="log")
+    axes[2].set(title="max RMS difference from pretrained, per layer (last logged step)", xlabel="layer")
+    handles, labels = axes[0].get_legend_handles_labels()
+    uniq = dict(zip(labels, handles))
+    axes[0].legend(uniq.values(), uniq.keys(), fontsize=7)
+    return _save(fig, out, "component_stats")
+
+
+def unfreezing_curve(root: Path, runs: pd.DataFrame, out: Path) -> list[str]:
+    gu = runs[runs["method"].isin(["gu", "gu_restart"]) & (runs["status"] == "completed")]
+    if gu.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for (exp, task, method), g in gu.groupby(["experiment", "task", "method"]):
+        curves = []
+        for _, r in g.iterrows():
+            rec = json.loads((Path(root) / exp / r["run_dir"] / "record.json").read_text()) \
+                if (Path(root) / exp).is_dir() else json.loads((Path(root) / r["run_dir"] / "record.json").read_text())
+            curves.append([s["metric"] for s in rec.get("stages", [])])
+        width = min(len(c) for c in curves)
+        arr = 100 * np.array([c[:width] for c in curves])
+        ax.errorbar(range(width), arr.mean(0), yerr=arr.std(0), marker="o", capsize=3, label=f"{method} ({task}, {exp})")
+    ax.set(xlabel="iteration k (top k+1 layers trained)", ylabel="dev metric (pp)", title="Gradual unfreezing (Figure 1)")
+    ax.legend(fontsize=7)
+    return _save(fig, out, "gradual_unfreezing")

@@ -1,0 +1,114 @@
+"""Reading an experiment tree into the runs table (one row per declared or recorded run).
+
+Unreadable, truncated, schema-incompatible or incomplete records are reported (file and reason)
+and skipped; they never stop the analysis. Cells that a sweep declared but that have no record
+become rows with status ``missing``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from stability_bench.records import SCHEMA_VERSION, live_status, method_dirname
+from stability_bench.sweep import SWEEP_FILE
+
+from .paper import FIXED_FAILURE_THRESHOLDS
+
+REQUIRED = ("status", "task", "model", "method", "seed", "metric_name")
+COLUMNS = ["experiment", "task", "model", "method", "params", "threshold", "p", "seed", "init_seed", "data_seed",
+           "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "run_dir"]
+
+
+class AnalysisError(ValueError):
+    """A problem with the input as a whole (e.g. no records at all); one line for the terminal."""
+
+
+def _row(rec: dict, experiment: str, run_dir: str) -> dict:
+    params = rec["method"].get("params", {}) if isinstance(rec["method"], dict) else {}
+    name = rec["method"]["name"] if isinstance(rec["method"], dict) else str(rec["method"])
+    status = live_status(rec)
+    metric = rec.get("metric") if status == "completed" else None
+    baseline = rec.get("majority_baseline")
+    fixed = FIXED_FAILURE_THRESHOLDS.get(rec["task"])
+    return {
+        "experiment": experiment, "task": rec["task"], "model": rec["model"], "method": name,
+        "params": method_dirname(name, params).partition(",")[2], "threshold": params.get("threshold"),
+        "p": params.get("p"), "seed": rec["seed"], "init_seed": rec.get("init_seed"), "data_seed": rec.get("data_seed"),
+        "status": status, "metric_name": rec["metric_name"], "metric": metric, "majority_baseline": baseline,
+        "failed_majority": None if metric is None or baseline is None else bool(metric <= baseline),
+        "failed_fixed": None if metric is None or fixed is None else bool(metric <= fixed),
+        "run_dir": run_dir,
+    }
+
+
+def read_one(path: Path) -> tuple[dict | None, str | None]:
+    """(record, None) or (None, reason)."""
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"unreadable: {e}"
+    except json.JSONDecodeError as e:
+        return None, f"not valid JSON (truncated or corrupt): {e.msg} at char {e.pos}"
+    if not isinstance(rec, dict):
+        return None, "not a JSON object"
+    version = rec.get("schema_version")
+    if version != SCHEMA_VERSION:
+        return None, f"schema_version {version!r} is not supported (this analysis reads version {SCHEMA_VERSION})"
+    missing = [k for k in REQUIRED if k not in rec]
+    if missing:
+        return None, f"missing fields: {', '.join(missing)}"
+    if not isinstance(rec["method"], dict) or "name" not in rec["method"]:
+        return None, "field 'method' has no name"
+    return rec, None
+
+
+def load_runs(root: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """All runs under ``root`` (an experiment directory or a results_dir), and the skipped files."""
+    root = Path(root)
+    if not root.is_dir():
+        raise AnalysisError(f"{root} is not a directory")
+    record_paths = sorted(root.glob("**/record.json"))
+    sweep_files = sorted(root.glob(f"**/{SWEEP_FILE}"))
+    if not record_paths and not sweep_files:
+        raise AnalysisError(f"no record.json or sweep.json under {root}")
+    rows, skipped, seen = [], [], set()
+    for path in record_paths:
+        exp_dir = path.parents[3]
+        rec, reason = read_one(path)
+        if rec is None:
+            skipped.append((str(path), reason))
+            continue
+        run_dir = str(path.parent.relative_to(exp_dir))
+        seen.add((str(exp_dir), run_dir))
+        rows.append(_row(rec, exp_dir.name, run_dir))
+    for sweep in sweep_files:
+        exp_dir = sweep.parent
+        try:
+            cells = json.loads(sweep.read_text())["cells"]
+        except (OSError, ValueError, KeyError) as e:
+            skipped.append((str(sweep), f"unreadable sweep file: {e}"))
+            continue
+        for cell in cells:
+            if (str(exp_dir), cell["run_dir"]) in seen:
+                continue
+            if (exp_dir / cell["run_dir"] / "record.json").exists():
+                continue  # present but skipped above: already reported
+            name, _, params = cell["method"].partition(",")
+            kv = dict(x.split("=", 1) for x in params.split(",") if x)
+            rows.append({"experiment": exp_dir.name, "task": cell["task"], "model": cell["model"], "method": name,
+                         "params": params, "threshold": float(kv["threshold"]) if "threshold" in kv else None,
+                         "p": float(kv["p"]) if "p" in kv else None, "seed": cell["seed"], "status": "missing",
+                         "run_dir": cell["run_dir"]})
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    return df.sort_values(["experiment", "task", "method", "params", "seed"], kind="stable").reset_index(drop=True), skipped
+
+
+def read_runs_csv(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, keep_default_na=True)
+    df["params"] = df["params"].fillna("")
+    for col in ("failed_majority", "failed_fixed"):
+        df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v) in ("True", "true", "1", "1.0"))
+    return df

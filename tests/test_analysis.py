@@ -1,0 +1,139 @@
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import aggregate, stats
+from analysis.__main__ import main
+from analysis.load import load_runs
+
+from analysis_fixtures import build_tree, write_record
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_population_and_sample_std_by_hand():
+    std, mean, mx = stats.std_mean_max([0.5, 0.7, 0.9])
+    assert std == pytest.approx(math.sqrt(0.08 / 3)) and mean == pytest.approx(0.7) and mx == 0.9
+    assert stats.std_mean_max([0.5, 0.7, 0.9], ddof=1)[0] == pytest.approx(0.2)
+
+
+def test_expected_max_by_hand():
+    e = stats.expected_max([3.0, 1.0, 2.0])
+    assert e[0] == pytest.approx(2.0)  # one run: the mean
+    assert e[1] == pytest.approx(1 / 9 + 2 * 3 / 9 + 3 * 5 / 9)  # 22/9
+    assert e[2] == pytest.approx(1 * 1 / 27 + 2 * 7 / 27 + 3 * 19 / 27)
+
+
+def test_fisher_exact_by_hand():
+    p_zero = math.comb(10, 0) * math.comb(10, 5) / math.comb(20, 5)  # 0 of 10 failed vs 5 of 10
+    assert stats.fisher_failed(0, 10, 5, 10) == pytest.approx(2 * p_zero)
+
+
+def test_mann_whitney_fully_separated_groups():
+    assert stats.mann_whitney([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]) == pytest.approx(2 / math.comb(6, 3))
+
+
+def test_brown_forsythe_is_anova_on_deviations_from_the_median():
+    from scipy.stats import f
+    a, b = np.array([1.0, 2.0, 3.0, 4.0, 10.0]), np.array([2.0, 3.0, 3.0, 4.0, 4.5])
+    za, zb = np.abs(a - np.median(a)), np.abs(b - np.median(b))
+    z = np.concatenate([za, zb])
+    between = len(za) * (za.mean() - z.mean()) ** 2 + len(zb) * (zb.mean() - z.mean()) ** 2
+    within = ((za - za.mean()) ** 2).sum() + ((zb - zb.mean()) ** 2).sum()
+    F = between / (within / (len(z) - 2))
+    assert stats.brown_forsythe(a, b) == pytest.approx(f.sf(F, 1, len(z) - 2))
+    assert math.isnan(stats.brown_forsythe([1.0, 2.0], [3.0, 5.0]))  # degenerate with 2 runs
+
+
+def test_bootstrap_interval_brackets_the_estimate():
+    v = np.array([0.6, 0.65, 0.7, 0.72, 0.8, 0.55])
+    lo, hi = stats.bootstrap_ci(v, np.mean, n_resamples=2000)
+    assert lo < v.mean() < hi
+    assert stats.bootstrap_ci([0.5, 0.5, 0.5], np.mean) == (0.5, 0.5)
+
+
+def test_summary_counts_statuses_and_never_counts_crashes_as_failures(tmp_path):
+    runs, skipped = load_runs(build_tree(tmp_path))
+    assert not skipped
+    s = aggregate.summarize(runs).set_index(["task", "method"])
+    rte_bc = s.loc[("rte", "bias_correction")]
+    assert (rte_bc.n_completed, rte_bc.n_crashed, rte_bc.n_missing, rte_bc.n_declared) == (3, 1, 1, 5)
+    assert rte_bc.n_failed == 1  # 0.50 <= 0.527; the crashed run is not a failure
+    assert rte_bc["std"] == pytest.approx(np.std([0.70, 0.50, 0.72]))
+    mrpc_cw = s.loc[("mrpc", "cwgnc")]
+    assert (mrpc_cw.n_diverged, mrpc_cw.n_missing, mrpc_cw.n_failed) == (1, 1, 0)
+
+
+def test_fixed_threshold_rule_counts_mrpc_failures_differently(tmp_path):
+    runs, _ = load_runs(build_tree(tmp_path))
+    major = aggregate.summarize(runs, "majority").set_index(["task", "method"])
+    fixed = aggregate.summarize(runs, "fixed").set_index(["task", "method"])
+    # MRPC F1 0.80: below the majority classifier's 0.812, above the authors' fixed 0.75
+    assert major.loc[("mrpc", "bias_correction")].n_failed == 1
+    assert fixed.loc[("mrpc", "bias_correction")].n_failed == 0
+
+
+def test_golden_tables(tmp_path):
+    out = tmp_path / "out"
+    assert main([str(build_tree(tmp_path / "results")), "--out", str(out), "--no-figures"]) == 0
+    for name in ("table1.md", "table1.tex", "table2.md", "table2.tex", "table1.csv", "table2.csv"):
+        expected = (GOLDEN / name).read_text()
+        assert (out / name).read_text() == expected, f"{name} differs from tests/golden/{name}"
+
+
+def test_everything_regenerates_from_runs_csv(tmp_path):
+    out1, out2 = tmp_path / "a", tmp_path / "b"
+    assert main([str(build_tree(tmp_path / "results")), "--out", str(out1), "--no-figures"]) == 0
+    assert main(["--from-runs", str(out1 / "runs.csv"), "--out", str(out2), "--no-figures"]) == 0
+    for name in ("summary.csv", "table1.md", "table1.tex", "table2.md", "stats.csv", "expected_max.csv"):
+        assert (out1 / name).read_text() == (out2 / name).read_text(), name
+
+
+def test_bad_records_are_reported_and_skipped(tmp_path, capsys):
+    root = build_tree(tmp_path / "results")
+    exp = root / "table1-tiny_random"
+    write_record(exp, "rte", "cwgnc", {}, 7, 0.7).write_text('{"schema_version": 1, "status": "comp')
+    write_record(exp, "rte", "cwgnc", {}, 8, 0.7, schema_version=99)
+    bad = write_record(exp, "rte", "cwgnc", {}, 9, 0.7)
+    rec = json.loads(bad.read_text())
+    del rec["task"]
+    bad.write_text(json.dumps(rec))
+    write_record(exp, "rte", "cwgnc", {}, 10, 0.71, some_future_field={"x": 1})  # extra fields are fine
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out), "--no-figures"]) == 0
+    err = capsys.readouterr().err
+    assert "not valid JSON" in err and "schema_version 99" in err and "missing fields: task" in err
+    skipped = pd.read_csv(out / "skipped.csv")
+    assert len(skipped) == 3
+    runs = pd.read_csv(out / "runs.csv")
+    assert ((runs["method"] == "cwgnc") & (runs["seed"] == 10) & (runs["task"] == "rte")).sum() == 1
+
+
+def test_empty_or_missing_directory_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "no record.json or sweep.json" in capsys.readouterr().err
+    assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def test_figures_are_written(tmp_path):
+    out = tmp_path / "out"
+    assert main([str(build_tree(tmp_path / "results")), "--out", str(out)]) == 0
+    for name in ("strip_table1-tiny_random.png", "strip_table1-tiny_random.pdf", "table2_table2-tiny_random.png",
+                 "expected_max_table1-tiny_random.png"):
+        assert (out / name).stat().st_size > 1000, name
+
+
+def test_cli_entry_point(tmp_path):
+    root = build_tree(tmp_path / "results")
+    out = subprocess.run([sys.executable, "-m", "analysis", str(root), "--out", str(tmp_path / "o"), "--no-figures"],
+                         capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0 and "wrote" in out.stdout

@@ -1,0 +1,58 @@
+"""Local sweeps through Hydra's -m: expansion, resume, status, and bad sweep input."""
+
+import json
+import os
+import subprocess
+import sys
+
+from stability_bench.status import collect
+
+SWEEP = ["+sweep=smoke", "model=tiny_random", "data.max_train_samples=16", "task=rte", "seed=range(1,3)"]
+
+
+def cli(args, cwd):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "stability_bench", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_sweep_runs_every_cell_then_a_rerun_only_reports(glue_dir, tmp_path):
+    args = SWEEP + [f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]
+    first = cli(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "[sweep] 4 cells: 0 completed, 4 to run" in first.stderr and "[sweep] finished: 4 completed" in first.stderr
+    exp = tmp_path / "r" / "smoke-tiny_random"
+    cells = json.loads((exp / "sweep.json").read_text())["cells"]
+    assert sorted(c["run_dir"] for c in cells) == [
+        "rte/bias_correction/seed1", "rte/bias_correction/seed2",
+        "rte/cwgnc,grouping=tensor,threshold=0.05/seed1", "rte/cwgnc,grouping=tensor,threshold=0.05/seed2"]
+    rec = json.loads((exp / "rte" / "bias_correction" / "seed1" / "record.json").read_text())
+    assert rec["config"]["train"]["epochs"] == 1 and rec["n_train"] == 16  # the sweep's settings won
+
+    (exp / "rte" / "bias_correction" / "seed2" / "record.json").unlink()
+    crashed = exp / "rte" / "cwgnc,grouping=tensor,threshold=0.05" / "seed1" / "record.json"
+    crashed.write_text(json.dumps({**json.loads(crashed.read_text()), "status": "crashed"}))
+    table = collect(exp)
+    assert table[("smoke-tiny_random", "rte", "bias_correction")]["missing"] == 1
+    assert table[("smoke-tiny_random", "rte", "cwgnc,grouping=tensor,threshold=0.05")]["crashed"] == 1
+
+    second = cli(args, tmp_path)
+    assert "[sweep] 4 cells: 2 completed, 2 to run" in second.stderr and "finished: 4 completed" in second.stderr
+    third = cli(args, tmp_path)
+    assert third.returncode == 0 and "all cells are complete" in third.stderr and "Launching" not in third.stderr
+
+    status = subprocess.run([sys.executable, "-m", "stability_bench.status", str(tmp_path / "r")],
+                            capture_output=True, text=True)
+    assert status.returncode == 0 and "total: 4 completed, 0 crashed" in status.stdout
+
+
+def test_empty_seed_list_is_an_error_and_writes_nothing(glue_dir, tmp_path):
+    out = cli(["+sweep=smoke", "model=tiny_random", "seed=range(0,0)", f"results_dir={tmp_path / 'r'}", "-m"], tmp_path)
+    assert out.returncode == 2 and "the sweep has no cells" in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_sweep_lists_the_available_ones(tmp_path):
+    out = cli(["+sweep=tabel1", f"results_dir={tmp_path / 'r'}", "-m"], tmp_path)
+    assert out.returncode != 0 and "table1" in out.stderr and "smoke" in out.stderr
+    assert not (tmp_path / "r").exists()
