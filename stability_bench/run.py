@@ -8,6 +8,7 @@ before the run directory is created, so a bad command leaves ``results_dir`` unt
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from contextlib import contextmanager
@@ -41,6 +42,16 @@ def pick_device(name: str, job_num: int | None = None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name} is invalid: no CUDA device is visible (use auto or cpu)")
     return device
+
+
+def process_start_time() -> float | None:
+    """When this process started (Linux /proc), to measure a run's fixed cost from the very start."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @contextmanager
@@ -138,6 +149,9 @@ def execute(cfg, job_num: int | None = None) -> dict:
             t_train = time.time()
             result = fit(model, method, data, cfg.task, cfg.train, device, data_seed, stats, desc)
             record["train_time_s"] = round(time.time() - t_train, 3)
+            started = process_start_time()
+            if started is not None and result.first_step_at is not None:
+                record["process_start_to_first_step_s"] = round(result.first_step_at - started, 3)
             if stats is not None:
                 stats.save(rdir / "component_stats.npz")
                 record["component_stats"] = "component_stats.npz"

@@ -36,6 +36,7 @@ class FitResult:
     chosen: dict | None = None  # the evaluation reported as the run's metric
     predictions: list[int] | None = None  # dev predictions of the chosen evaluation
     diverged_at: int | None = None  # the step whose logged loss was NaN or infinite
+    first_step_at: float | None = None  # time.time() when the first optimizer step finished
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
@@ -122,6 +123,8 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
                     stats.after_clip()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
+                if result.first_step_at is None:
+                    result.first_step_at = time.time()
                 loss_sum += loss.detach().float()
                 loss_n += 1
                 global_step += 1
