@@ -43,8 +43,8 @@ def compare(runs: pd.DataFrame, baseline: str, rule: str = "majority", ddof: int
         b = base["metric"].astype(float).to_numpy()
         for (method, params), r in g.groupby(["method", "params"], sort=True):
             v = r["metric"].astype(float).to_numpy()
-            mean_ci = stats.bootstrap_ci(v, np.mean, n_resamples)
-            std_ci = stats.bootstrap_ci(v, lambda x: np.std(x, ddof=ddof), n_resamples)
+            mean_ci = stats.bootstrap_ci(v, "mean", n_resamples=n_resamples)
+            std_ci = stats.bootstrap_ci(v, "std", ddof=ddof, n_resamples=n_resamples)
             is_base = method == baseline
             n_failed = int(r[fcol].astype(bool).sum())
             out.append({

@@ -111,6 +111,7 @@ def execute(cfg, job_num: int | None = None) -> dict:
     cache_dir = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else results_dir / ".cache"
     splits, cache_hit = load_encoded(cfg.task, cfg.data, tokenizer, cache_dir)
     data = select_subsets(splits, cfg.data)
+    data_load_s = round(time.time() - t_start, 3)
     dev_labels = data["dev"].labels
     num_labels = len(cfg.task.label_names)
 
@@ -129,6 +130,7 @@ def execute(cfg, job_num: int | None = None) -> dict:
         "label_names": list(cfg.task.label_names),
         "n_train": len(data["train"]), "n_dev": len(dev_labels),
         "tokenization_cache_hit": cache_hit,
+        "data_load_s": data_load_s,  # tokenizer load + tokenization (or cache read)
         "identity": ident,
         "config": container,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

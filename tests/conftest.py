@@ -50,7 +50,7 @@ def real_glue_dir() -> Path:
     path = os.environ.get("STABILITY_BENCH_GLUE_DIR")
     if not path or not (Path(path) / "RTE" / "dev.tsv").exists():
         pytest.skip("set STABILITY_BENCH_GLUE_DIR to the real GLUE files (../shared/data/glue)")
-    return Path(path)
+    return Path(path).resolve()
 
 
 def make_cfg(overrides: list[str], glue_dir: Path, results_dir: Path):

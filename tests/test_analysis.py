@@ -54,9 +54,11 @@ def test_brown_forsythe_is_anova_on_deviations_from_the_median():
 
 def test_bootstrap_interval_brackets_the_estimate():
     v = np.array([0.6, 0.65, 0.7, 0.72, 0.8, 0.55])
-    lo, hi = stats.bootstrap_ci(v, np.mean, n_resamples=2000)
+    lo, hi = stats.bootstrap_ci(v, "mean", n_resamples=2000)
     assert lo < v.mean() < hi
-    assert stats.bootstrap_ci([0.5, 0.5, 0.5], np.mean) == (0.5, 0.5)
+    lo, hi = stats.bootstrap_ci(v, "std", n_resamples=2000)
+    assert lo < v.std() < hi
+    assert stats.bootstrap_ci([0.5, 0.5, 0.5], "mean") == (0.5, 0.5)
 
 
 def test_summary_counts_statuses_and_never_counts_crashes_as_failures(tmp_path):
