@@ -40,6 +40,20 @@ def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
     return "\n".join(lines)
 
 
+def seed_variance_markdown(split: pd.DataFrame) -> str:
+    lines = ["# Weight initialisation vs data order (Dodge et al. 2020)", "",
+             "Variance of the dev metric (pp²) over an init_seed × data_seed grid: the variance of the per-init-seed "
+             "means, of the per-data-seed means, and the rest (interaction and noise).", "",
+             "| Experiment | Task | Recipe | grid | var total | var init | var data | rest | init share | data share |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in split.iterrows():
+        grid = f"{r['n_init']}×{r['n_data']}" + ("" if r["complete_grid"] else " (incomplete)")
+        lines.append(f"| {r['experiment']} | {r['task']} | {tables.recipe_label(r['method'], r['params'])} | {grid} | "
+                     f"{r['var_total']:.2f} | {r['var_init']:.2f} | {r['var_data']:.2f} | {r['var_rest']:.2f} | "
+                     f"{r['share_init']:.0%} | {r['share_data']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
 def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, root: Path | None,
             make_figures: bool = True, n_resamples: int = 10000) -> dict[str, list[str]]:
     out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +72,12 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
         t2.to_csv(out / "table2.csv", index=False)
     comp = aggregate.compare(runs, baseline, rule, ddof, n_resamples)
     comp.to_csv(out / "stats.csv", index=False)
-    (out / "stats.md").write_text(stats_markdown(comp, baseline, rule))
+    split = aggregate.seed_variance(runs)
+    text = stats_markdown(comp, baseline, rule)
+    if not split.empty:
+        split.to_csv(out / "seed_variance.csv", index=False)
+        text += "\n" + seed_variance_markdown(split)
+    (out / "stats.md").write_text(text)
     emax = aggregate.expected_max_table(runs)
     emax.to_csv(out / "expected_max.csv", index=False)
     written["tables"] = sorted(p.name for p in out.glob("*.*") if p.suffix in (".csv", ".md", ".tex"))

@@ -68,3 +68,25 @@ def expected_max_table(runs: pd.DataFrame) -> pd.DataFrame:
             out.append({"experiment": exp, "task": task, "model": model, "method": method, "params": params,
                         "n_runs": n, "expected_max": value})
     return pd.DataFrame(out)
+
+
+def seed_variance(runs: pd.DataFrame) -> pd.DataFrame:
+    """Split the metric's variance into weight-initialisation and data-order parts (Dodge et al. 2020),
+    for every cell run on a grid of init_seed x data_seed: with m_ij the metric of init i and data
+    order j, var_init = var_i(mean_j m_ij), var_data = var_j(mean_i m_ij), and the rest (interaction
+    and noise) = var(m) - var_init - var_data. Population variances, percentage points squared."""
+    done = runs[runs["status"] == "completed"].dropna(subset=["init_seed", "data_seed"])
+    out = []
+    for key, g in done.groupby(GROUP, sort=True):
+        if g["init_seed"].nunique() < 2 or g["data_seed"].nunique() < 2:
+            continue
+        m = 100 * g["metric"].astype(float)
+        grid = g.assign(m=m).pivot_table(index="init_seed", columns="data_seed", values="m", aggfunc="mean")
+        total = float(np.var(m))
+        v_init = float(np.var(grid.mean(axis=1)))
+        v_data = float(np.var(grid.mean(axis=0)))
+        out.append({**dict(zip(GROUP, key)), "n_init": grid.shape[0], "n_data": grid.shape[1], "n": len(g),
+                    "complete_grid": bool(grid.notna().all().all()), "var_total": total, "var_init": v_init,
+                    "var_data": v_data, "var_rest": total - v_init - v_data,
+                    "share_init": v_init / total if total else np.nan, "share_data": v_data / total if total else np.nan})
+    return pd.DataFrame(out)

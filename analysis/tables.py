@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
+
+from stability_bench.records import method_dirname
 
 from . import paper
 
@@ -24,11 +29,29 @@ def signed(x) -> str:
     return f"{round(x, 1) + 0.0:+.1f}"  # + 0.0 turns -0.0 into 0.0
 
 
+EXTRA_NAMES = {
+    "cwgnc_script": "CWGNC (authors' script settings)", "gu": "GU", "gu_restart": "GU (restart)",
+    "reinit": "Re-init top layers (Zhang et al. 2021)", "llrd": "Layer-wise LR decay (Zhang et al. 2021)",
+    "mhloss": "MHLoss (Fu et al. 2023)", "mmr": "MMR (Fu et al. 2023)", "surt": "SURT (Fu et al. 2023)",
+}
+CONF_METHODS = Path(__file__).resolve().parent.parent / "conf" / "method"
+
+
+@lru_cache(maxsize=None)
+def default_params(method: str) -> str:
+    """The params part of the run directory name of a recipe's config defaults ("" if unknown)."""
+    path = CONF_METHODS / f"{method}.yaml"
+    if not path.exists():
+        return ""
+    node = OmegaConf.to_container(OmegaConf.load(path).get("method", {}))
+    name = node.pop("name", method)
+    return method_dirname(name, node).partition(",")[2]
+
+
 def recipe_label(method: str, params: str) -> str:
-    name = paper.ROW_NAMES.get(method, method)
-    default = {"cwgnc": "grouping=tensor,threshold=0.05",
-               "mixout": "disable_dropout=True,p=0.9,skip_intermediate=True"}.get(method, "")
-    return name if params in ("", default) else f"{name} [{params}]"
+    """The recipe's table name; params other than its config defaults are shown in brackets."""
+    name = paper.ROW_NAMES.get(method) or EXTRA_NAMES.get(method, method)
+    return name if params in ("", default_params(method)) else f"{name} [{params}]"
 
 
 def _order(summary: pd.DataFrame) -> pd.DataFrame:

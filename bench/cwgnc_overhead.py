@@ -70,7 +70,7 @@ def main() -> None:
     model.train()
     n_tensors = sum(1 for _ in model.parameters())
     vocab = model.config.vocab_size
-    batch = {"input_ids": torch.randint(1000, vocab, (args.batch, args.length)),
+    batch = {"input_ids": torch.randint(min(1000, vocab // 2), vocab, (args.batch, args.length)),
              "attention_mask": torch.ones(args.batch, args.length, dtype=torch.long),
              "labels": torch.randint(0, 2, (args.batch,))}
     for method, clip in recipes.values():  # warm-up

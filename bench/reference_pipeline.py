@@ -97,18 +97,28 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-train-samples", type=int, default=None)
+    ap.add_argument("--group-by-length", action="store_true", help="stability_bench side batches by length")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from stability_bench.models import weights_location
+    from stability_bench.models import load_model, load_tokenizer, weights_location
     with tempfile.TemporaryDirectory() as results:
         overrides = [f"task={args.task}", f"model={args.model}", "method=cwgnc", f"seed={args.seed}",
                      f"train.epochs={args.epochs}", f"results_dir={results}"]
         if args.max_train_samples:
             overrides.append(f"data.max_train_samples={args.max_train_samples}")
+        if args.group_by_length:
+            overrides.append("data.group_by_length=true")
         cfg = compose(overrides)
         ours_s, ours_m = harness_run(cfg)
-        ref_s, ref_m = reference_run(cfg, weights_location(cfg.model), cfg.method.threshold)
-    print(f"reference_pipeline: {args.model} {args.task} cwgnc seed {args.seed}, {args.epochs} epoch(s), "
+        if cfg.model.random_init is not None:  # the tiny test model: hand the reference the same weights on disk
+            model_dir = str(Path(results) / "random_model")
+            load_model(cfg.model, 2, cfg.seed).save_pretrained(model_dir)
+            load_tokenizer(cfg.model).save_pretrained(model_dir)
+        else:
+            model_dir = weights_location(cfg.model)
+        ref_s, ref_m = reference_run(cfg, model_dir, cfg.method.threshold)
+    grouping = ", length-grouped batches" if args.group_by_length else ""
+    print(f"reference_pipeline: {args.model} {args.task} cwgnc seed {args.seed}, {args.epochs} epoch(s){grouping}, "
           f"{torch.get_num_threads()} threads on {platform.machine()}: stability_bench {ours_s:.1f}s "
           f"({cfg.task.metric} {ours_m:.4f}), reference {ref_s:.1f}s ({cfg.task.metric} {ref_m:.4f}), "
           f"speed-up {ref_s / ours_s:.2f}x")

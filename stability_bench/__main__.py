@@ -23,6 +23,8 @@ def main(cfg) -> str | None:
         record = execute(cfg, job_num=hydra_cfg.job.num if multirun else None)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
+        if multirun and getattr(e, "recorded_in", None):
+            return "crashed"  # found only once the model was built: recorded as crashed, the sweep goes on
         sys.exit(2)
     except Exception:
         # The crashed record (with traceback) is in the run directory. A sweep goes on with

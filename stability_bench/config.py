@@ -60,6 +60,7 @@ class DataConfig:
     subset_seed: int = 0  # seed of the training subset, independent of the run seed
     max_length: int = 128  # tokens per example after truncation
     cache_dir: Optional[str] = None  # tokenization cache; null = <results_dir>/.cache
+    group_by_length: bool = False  # batch examples of similar length (less padding; changes batch composition)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class TrainConfig:
     evals_per_epoch: int = 1  # dev evaluations per epoch (the last one is at the epoch's end)
     select: str = "last"  # which evaluation is the run's metric: last | best
     precision: str = "fp32"  # fp32 | bf16 (autocast, GPU)
+    tf32: bool = False  # TF32 matmuls on Ampere+ GPUs (faster, changes numerics)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 10  # steps between loss/lr log lines (and divergence checks)
     component_stats_every: int = 0  # steps between per-component statistics; 0 = off

@@ -117,11 +117,28 @@ def select_subsets(splits: dict[str, Encoded], data_cfg) -> dict[str, Encoded]:
     return {"train": train, "dev": dev}
 
 
-def train_batches(data: Encoded, batch_size: int, generator: torch.Generator):
-    """One epoch of shuffled batches; the order depends only on the generator (the data seed)."""
+GROUP_CHUNK = 50  # batches per length-sorted chunk when grouping by length
+
+
+def train_batches(data: Encoded, batch_size: int, generator: torch.Generator, group_by_length: bool = False):
+    """One epoch of shuffled batches; the order depends only on the generator (the data seed).
+
+    With ``group_by_length``, the shuffled examples are cut into chunks of GROUP_CHUNK batches,
+    each chunk is sorted by length into batches, and the batches are shuffled: batches hold
+    examples of similar length (less padding) while every example is still seen once per epoch.
+    """
     order = torch.randperm(len(data), generator=generator).tolist()
-    for start in range(0, len(order), batch_size):
-        yield data.collate(order[start:start + batch_size])
+    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    if group_by_length:
+        lengths = [len(x) for x in data.features["input_ids"]]
+        span = GROUP_CHUNK * batch_size
+        batches = []
+        for s in range(0, len(order), span):
+            chunk = sorted(order[s:s + span], key=lambda i: -lengths[i])
+            batches += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    for batch in batches:
+        yield data.collate(batch)
 
 
 def eval_batches(data: Encoded, batch_size: int):

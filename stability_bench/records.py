@@ -117,7 +117,8 @@ def identity(cfg: dict) -> dict:
     """The settings that make two runs the same run (paths, device and logging excluded)."""
     train = {k: v for k, v in cfg["train"].items()
              if k not in ("device", "threads", "log_every", "eval_batch_size", "component_stats_every")}
-    data = {k: cfg["data"][k] for k in ("max_train_samples", "max_eval_samples", "subset_seed", "max_length")}
+    data = {k: cfg["data"][k] for k in ("max_train_samples", "max_eval_samples", "subset_seed", "max_length",
+                                        "group_by_length")}
     model = {k: cfg["model"][k] for k in ("name", "pretrained", "package", "random_init")}
     return {"task": cfg["task"]["name"], "model": model, "method": cfg["method"], "seed": cfg["seed"],
             "init_seed": cfg["init_seed"], "data_seed": cfg["data_seed"], "data": data, "train": train}

@@ -106,6 +106,8 @@ def execute(cfg, job_num: int | None = None) -> dict:
 
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.train.tf32
     t_start = time.time()
     tokenizer = load_tokenizer(cfg.model)
     cache_dir = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else results_dir / ".cache"
@@ -145,11 +147,14 @@ def execute(cfg, job_num: int | None = None) -> dict:
             model = load_model(cfg.model, num_labels, init_seed)
             model = method.prepare_model(model).to(device)
             record["model_load_s"] = round(time.time() - t_model, 3)
+            torch.manual_seed(data_seed)
+            method.pretrain(model, data["train"], tokenizer, device)
             record["n_parameters"] = sum(p.numel() for p in model.parameters())
             stats = ComponentStats(model, cfg.train.component_stats_every) if cfg.train.component_stats_every else None
             log.info("%s: start (%d train / %d dev examples, device %s)", desc, len(data["train"]), len(dev_labels), device)
             t_train = time.time()
-            result = fit(model, method, data, cfg.task, cfg.train, device, data_seed, stats, desc)
+            result = fit(model, method, data, cfg.task, cfg.train, device, data_seed, stats, desc,
+                         cfg.data.group_by_length)
             record["train_time_s"] = round(time.time() - t_train, 3)
             started = process_start_time()
             if started is not None and result.first_step_at is not None:
@@ -174,6 +179,7 @@ def execute(cfg, job_num: int | None = None) -> dict:
         except Exception as e:
             record.update(status="crashed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
             log.error("%s: crashed: %s: %s", desc, type(e).__name__, e)
+            e.recorded_in = str(path)  # a setting only the model could reject: recorded, not silent
             raise
         finally:
             record["wall_time_s"] = round(time.time() - t_start, 3)

@@ -63,7 +63,8 @@ def eval_steps(steps_per_epoch: int, evals_per_epoch: int) -> set[int]:
 
 
 def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.device,
-        data_seed: int, stats: ComponentStats | None = None, desc: str = "") -> FitResult:
+        data_seed: int, stats: ComponentStats | None = None, desc: str = "",
+        group_by_length: bool = False) -> FitResult:
     t = train_cfg
     train, dev = data["train"], data["dev"]
     bf16 = t.precision == "bf16"
@@ -106,7 +107,7 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
         loss_sum, loss_n, t0 = torch.zeros((), device=device), 0, time.time()
         last = None
         for epoch in range(stage.epochs):
-            for i, batch in enumerate(train_batches(train, t.batch_size, generator), start=1):
+            for i, batch in enumerate(train_batches(train, t.batch_size, generator, group_by_length), start=1):
                 step = global_step - result.steps  # within this stage
                 scale = linear_schedule(step, warmup, total)
                 for g, lr in zip(optimizer.param_groups, peak):

@@ -56,3 +56,13 @@ def test_malformed_tsv_is_reported_with_file_and_line(glue_dir, tmp_path):
     out = cli("task=cola", "model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
     assert out.returncode == 2 and "CoLA/train.tsv:1: expected 4 tab-separated fields, found 2" in out.stderr
     assert not (tmp_path / "r" / "tiny_random").exists()
+
+
+def test_a_setting_only_the_model_can_reject_is_recorded_as_crashed(glue_dir, tmp_path):
+    args = ["model=tiny_random", "method=reinit", "method.layers=5", f"data.glue_dir={glue_dir}",
+            f"results_dir={tmp_path / 'r'}", "train.epochs=1"]
+    out = cli(*args, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith(
+        "error: method.layers=5 is invalid: the model has 2 layers")
+    rec = json.loads(next((tmp_path / "r").glob("**/record.json")).read_text())
+    assert rec["status"] == "crashed" and "the model has 2 layers" in rec["error"]

@@ -137,3 +137,18 @@ def test_every_recipe_completes_a_run(glue_dir, tmp_path, method):
     assert rec["status"] == "completed" and rec["method"]["name"] == method
     if method.startswith("gu"):
         assert [s["iteration"] for s in rec["stages"]] == [0, 1]
+
+
+def test_length_grouped_batches_cover_every_example_once_with_less_padding(glue_dir, tmp_path):
+    import torch
+    from stability_bench.data import Encoded, train_batches
+    lengths = [3 + (i * 37) % 60 for i in range(400)]
+    data = Encoded({"input_ids": [[1] * n for n in lengths]}, list(range(400)), 0)  # label = example index
+    plain = list(train_batches(data, 8, torch.Generator().manual_seed(0)))
+    grouped = list(train_batches(data, 8, torch.Generator().manual_seed(0), group_by_length=True))
+    assert sorted(torch.cat([b["labels"] for b in grouped]).tolist()) == list(range(400))
+    assert sum(int(b["attention_mask"].sum()) for b in grouped) == sum(lengths)
+    padded = lambda bs: sum(b["input_ids"].numel() for b in bs)  # noqa: E731
+    assert padded(grouped) < 0.8 * padded(plain)
+    rec = run(["data.group_by_length=true"], glue_dir, tmp_path / "r")
+    assert rec["status"] == "completed" and rec["identity"]["data"]["group_by_length"] is True

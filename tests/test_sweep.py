@@ -56,3 +56,19 @@ def test_unknown_sweep_lists_the_available_ones(tmp_path):
     out = cli(["+sweep=tabel1", f"results_dir={tmp_path / 'r'}", "-m"], tmp_path)
     assert out.returncode != 0 and "table1" in out.stderr and "smoke" in out.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_leaderboard_sweep_runs_every_recipe_and_renders_its_table(glue_dir, tmp_path):
+    from analysis.__main__ import main as analysis_main
+    args = ["+sweep=leaderboard", "model=tiny_random", "model.random_init.num_hidden_layers=3", "task=rte",
+            "seed=range(1,3)", "data.max_train_samples=16",
+            "train.epochs=1", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]
+    out = cli(args, tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "[sweep] finished: 20 completed" in out.stderr
+    assert analysis_main([str(tmp_path / "r"), "--out", str(tmp_path / "t"), "--no-figures"]) == 0
+    table = (tmp_path / "t" / "table1.md").read_text()
+    for name in ("Devlin et al. (2019)", "+ bias correction", "Mixout", "Mosbach", "CWGNC", "Re-init top layers",
+                 "Layer-wise LR decay", "MHLoss", "MMR", "SURT"):
+        assert f"| {name}" in table or name in table, name
+    assert "[" not in table  # every recipe ran with its default settings

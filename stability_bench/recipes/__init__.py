@@ -2,7 +2,7 @@
 
 devlin, bias_correction and mosbach are plain fine-tuning (``base.Method``) with different
 ``train.*`` settings; cwgnc (and cwgnc_script, the authors' run-script settings), mixout, gu and
-gu_restart add their own hooks.
+gu_restart, reinit and llrd (Zhang et al. 2021), mhloss, mmr and surt (Fu et al. 2023) add their own hooks.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from ..records import method_params
 from .base import Method, Stage
 from .cwgnc import CWGNC
 from .mixout import Mixout
+from .mmr import MaxMargin
+from .multihead import MultiHeadLoss
+from .reinit import Reinit
+from .surt import SURT
 from .unfreezing import GradualUnfreezing
 
 RECIPES: dict[str, type[Method]] = {
@@ -28,6 +32,11 @@ RECIPES: dict[str, type[Method]] = {
     "mixout": Mixout,
     "gu": GradualUnfreezing,
     "gu_restart": GradualUnfreezing,
+    "reinit": Reinit,
+    "llrd": Reinit,
+    "mhloss": MultiHeadLoss,
+    "mmr": MaxMargin,
+    "surt": SURT,
 }
 
 

@@ -1,6 +1,7 @@
 """The hooks a fine-tuning recipe may override, and the plain recipe they default to.
 
-The training loop (``train.py``) calls, in order: ``prepare_model`` once; then for each
+``run.py`` calls ``prepare_model`` and then ``pretrain`` once (unsupervised work on the training
+texts before fine-tuning). The training loop (``train.py``) calls, for each
 ``Stage`` from ``stages``: ``param_groups`` and ``optimizer``; and every step ``loss`` and,
 after backward and before global clipping and the optimizer, ``before_step``. A recipe that
 overrides none of them is plain fine-tuning with the settings under ``train.*``.
@@ -42,6 +43,9 @@ class Method:
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model
+
+    def pretrain(self, model: nn.Module, train, tokenizer, device: torch.device) -> None:
+        """Before fine-tuning, with the training split (``data.Encoded``) and the tokenizer."""
 
     def stages(self, model: nn.Module, epochs: int) -> Iterator[Stage]:
         yield Stage("all", epochs)

@@ -61,7 +61,7 @@ def apply_mixout(model: nn.Module, p: float, skip_intermediate: bool = True) -> 
             full = f"{name}.{child_name}" if name else child_name
             if not isinstance(child, nn.Linear):
                 continue
-            if skip_intermediate and full.endswith("intermediate.dense"):
+            if skip_intermediate and (full.endswith("intermediate.dense") or full.endswith(".ffn")):  # BERT, ALBERT
                 continue
             setattr(module, child_name, MixLinear(child, p))
             replaced.append(full)

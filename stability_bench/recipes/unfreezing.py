@@ -27,7 +27,8 @@ def encoder_layers(model: nn.Module) -> nn.ModuleList:
     encoder = getattr(model.base_model, "encoder", None)
     layers = getattr(encoder, "layer", None)
     if not isinstance(layers, nn.ModuleList):
-        raise ConfigError(f"gradual unfreezing needs an encoder with a layer list; {type(model).__name__} has none")
+        raise ConfigError(f"{type(model).__name__} has no encoder layer list (BERT and RoBERTa have one; ALBERT shares "
+                          "one layer across all): this recipe cannot run on it")
     return layers
 
 

@@ -1,0 +1,38 @@
+"""Each benchmark runs on a tiny setting (their figures come from full runs, see BENCHMARKS.md)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(*args, env=None):
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_analysis_speed_benchmark():
+    assert "records/s" in bench("bench/analysis_speed.py", "--records", "150", "--resamples", "50")
+
+
+def test_cwgnc_overhead_benchmark():
+    assert "ratio" in bench("bench/cwgnc_overhead.py", "--model", "tiny_random", "--steps", "2", "--block", "1")
+
+
+def test_fixed_cost_benchmark(glue_dir):
+    out = bench("bench/fixed_cost.py", "--model", "tiny_random", "--task", "rte", "--runs", "2",
+                env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
+    assert "cache miss" in out and "cache hit" in out
+
+
+def test_reference_pipeline_benchmark(glue_dir):
+    pytest.importorskip("accelerate")
+    out = bench("bench/reference_pipeline.py", "--model", "tiny_random", "--task", "rte", "--epochs", "1",
+                env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
+    assert "speed-up" in out
