@@ -12,6 +12,12 @@ al. and by the CWGNC scripts):
 It differs from torch.optim.AdamW only in where eps enters (torch adds it after dividing sqrt(v)
 by sqrt(1 - b2^t)) and in decaying the pre-update weights; tests pin both the hand-computed
 step and the agreement with torch when eps is negligible.
+
+Speed: where torch has its fused AdamW kernel (one pass over each tensor instead of seven
+multi-tensor passes; 6x faster on a CPU for MiniLM), the update above is computed with it, by
+handing it the learning rate and eps for which torch's formula equals ours at this step
+(eps_t = eps / sqrt(1 - b2^t); lr_t = lr, or lr (1 - b1^t) / sqrt(1 - b2^t) without bias
+correction) and weight decay 0, then decaying separately. ``fused=False`` uses the foreach path.
 """
 
 from __future__ import annotations
@@ -23,11 +29,12 @@ import torch
 
 class AdamW(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-6,
-                 weight_decay: float = 0.0, correct_bias: bool = True):
+                 weight_decay: float = 0.0, correct_bias: bool = True, fused: bool | None = None):
         if lr <= 0 or eps <= 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"invalid AdamW settings lr={lr} betas={betas} eps={eps} weight_decay={weight_decay}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       correct_bias=correct_bias))
+        self.fused = hasattr(torch, "_fused_adamw_") if fused is None else fused
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -41,7 +48,8 @@ class AdamW(torch.optim.Optimizer):
                 continue
             for p in params:
                 if not self.state[p]:
-                    self.state[p] = {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
+                    self.state[p] = {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p),
+                                     "step_t": torch.zeros((), dtype=torch.float32, device=p.device)}
             # All tensors of a group share their step count: they are created and stepped together.
             states = [self.state[p] for p in params]
             for s in states:
@@ -51,17 +59,24 @@ class AdamW(torch.optim.Optimizer):
             grads = [p.grad for p in params]
             m = [s["exp_avg"] for s in states]
             v = [s["exp_avg_sq"] for s in states]
-            torch._foreach_lerp_(m, grads, 1 - b1)  # m <- b1 m + (1-b1) g
-            torch._foreach_mul_(v, b2)
-            torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
-            step_size = group["lr"]
-            if group["correct_bias"]:
-                step_size *= math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-            denom = torch._foreach_sqrt(v)
-            torch._foreach_add_(denom, group["eps"])
-            torch._foreach_addcdiv_(params, m, denom, value=-step_size)
+            lr, eps = group["lr"], group["eps"]
+            if self.fused and all(p.dtype in (torch.float32, torch.float64) for p in params):
+                bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+                steps = [s["step_t"] for s in states]
+                torch._foreach_add_(steps, 1.0)
+                lr_t = lr if group["correct_bias"] else lr * bc1 / math.sqrt(bc2)
+                torch._fused_adamw_(params, grads, m, v, [], steps, lr=lr_t, beta1=b1, beta2=b2, weight_decay=0.0,
+                                    eps=eps / math.sqrt(bc2), amsgrad=False, maximize=False)
+            else:
+                torch._foreach_lerp_(m, grads, 1 - b1)  # m <- b1 m + (1-b1) g
+                torch._foreach_mul_(v, b2)
+                torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+                step_size = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t) if group["correct_bias"] else lr
+                denom = torch._foreach_sqrt(v)
+                torch._foreach_add_(denom, eps)
+                torch._foreach_addcdiv_(params, m, denom, value=-step_size)
             if group["weight_decay"] > 0:
-                torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
+                torch._foreach_mul_(params, 1 - lr * group["weight_decay"])
         return loss
 
 
