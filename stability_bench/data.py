@@ -19,9 +19,6 @@ import torch
 
 from . import tasks
 
-FEATURES = ("input_ids", "token_type_ids", "attention_mask")
-
-
 @dataclass
 class Encoded:
     features: dict[str, list[list[int]]]  # input_ids (+ token_type_ids) per example, unpadded
@@ -52,9 +49,6 @@ class Encoded:
                 batch["token_type_ids"][row, :n] = torch.tensor(types[i])
         batch["labels"] = torch.tensor([self.labels[i] for i in indices], dtype=torch.long)
         return batch
-
-    def num_tokens(self) -> int:
-        return sum(len(x) for x in self.features["input_ids"])
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

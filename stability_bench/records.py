@@ -21,7 +21,6 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
-STATUSES = ("running", "completed", "crashed", "diverged")
 
 
 def owner() -> dict:
