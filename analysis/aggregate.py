@@ -78,7 +78,10 @@ def seed_variance(runs: pd.DataFrame) -> pd.DataFrame:
     done = runs[runs["status"] == "completed"].dropna(subset=["init_seed", "data_seed"])
     out = []
     for key, g in done.groupby(GROUP, sort=True):
-        if g["init_seed"].nunique() < 2 or g["data_seed"].nunique() < 2:
+        # Only a crossed design separates the two: in an ordinary sweep (init_seed == data_seed == seed)
+        # each init seed meets one data order and the split would be meaningless.
+        if g.groupby("init_seed")["data_seed"].nunique().min() < 2 \
+                or g.groupby("data_seed")["init_seed"].nunique().min() < 2:
             continue
         m = 100 * g["metric"].astype(float)
         grid = g.assign(m=m).pivot_table(index="init_seed", columns="data_seed", values="m", aggfunc="mean")

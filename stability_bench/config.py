@@ -76,7 +76,7 @@ class TrainConfig:
     adam_beta2: float = 0.999
     correct_bias: bool = True  # Adam bias correction; false = BERTAdam (Devlin et al.)
     max_grad_norm: Optional[float] = 1.0  # global gradient-norm clipping; null = off
-    evals_per_epoch: int = 1  # dev evaluations per epoch (the last one is at the epoch's end)
+    evals_per_epoch: int = 1  # dev evaluations per epoch (the last at the epoch's end); 0 = only at the end
     select: str = "last"  # which evaluation is the run's metric: last | best
     precision: str = "fp32"  # fp32 | bf16 (autocast, GPU)
     tf32: bool = False  # TF32 matmuls on Ampere+ GPUs (faster, changes numerics)
@@ -122,8 +122,11 @@ def _positive(value: Any, key: str) -> None:
 def validate(cfg: Any) -> None:
     """Check values that types alone cannot; raise ConfigError naming the first bad key."""
     t = cfg.train
-    for key in ("epochs", "lr", "batch_size", "eval_batch_size", "evals_per_epoch", "log_every"):
+    for key in ("epochs", "lr", "batch_size", "eval_batch_size", "log_every"):
         _positive(t[key], f"train.{key}")
+    if t.evals_per_epoch is None or t.evals_per_epoch < 0:
+        raise ConfigError(f"train.evals_per_epoch={t.evals_per_epoch} is invalid: it must be >= 0 "
+                          "(0 = evaluate only at the end of training)")
     if not 0.0 <= t.warmup_ratio < 1.0:
         raise ConfigError(f"train.warmup_ratio={t.warmup_ratio} is invalid: it must be in [0, 1)")
     if t.weight_decay < 0:

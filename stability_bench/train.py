@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from . import metrics
 from .component_stats import ComponentStats
-from .data import Encoded, eval_batches, train_batches
+from .data import Encoded, eval_batches, eval_order, train_batches
 from .optim import linear_schedule
 
 log = logging.getLogger("stability_bench")
@@ -45,19 +45,27 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 @torch.no_grad()
 def predict(model, dev: Encoded, batch_size: int, device, autocast) -> np.ndarray:
+    """Predicted labels in dev-file order."""
     model.eval()
+    order = eval_order(dev)
     out = []
-    for batch in eval_batches(dev, batch_size):
+    for batch in eval_batches(dev, batch_size, order):
         batch.pop("labels")
         with autocast():
             logits = model(**to_device(batch, device)).logits
         out.append(logits.argmax(-1))
     model.train()
-    return torch.cat(out).cpu().numpy()
+    preds = np.empty(len(order), dtype=np.int64)
+    preds[order] = torch.cat(out).cpu().numpy()
+    return preds
 
 
-def eval_steps(steps_per_epoch: int, evals_per_epoch: int) -> set[int]:
-    """1-based steps within an epoch after which to evaluate; the epoch's last step always."""
+def eval_steps(steps_per_epoch: int, evals_per_epoch: int, final_epoch: bool) -> set[int]:
+    """1-based steps within an epoch after which to evaluate; the epoch's last step always.
+    evals_per_epoch=0 evaluates only at the end of a stage's final epoch: with select=last the
+    result is the same (evaluation draws no random numbers), without the intermediate evaluations."""
+    if evals_per_epoch == 0:
+        return {steps_per_epoch} if final_epoch else set()
     k = min(evals_per_epoch, steps_per_epoch)
     return {math.ceil(steps_per_epoch * (j + 1) / k) for j in range(k)}
 
@@ -77,7 +85,6 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
     if device.type == "cuda":
         torch.cuda.manual_seed_all(data_seed)
     steps_per_epoch = math.ceil(len(train) / t.batch_size)
-    evals_at = eval_steps(steps_per_epoch, t.evals_per_epoch)
     result = FitResult()
     best_value = -math.inf
     global_step = 0
@@ -85,10 +92,12 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
 
     def evaluate(stage_name: str, epoch: float) -> dict:
         nonlocal best_value
+        started = time.time()
         preds = predict(model, dev, t.eval_batch_size, device, autocast)
         values = metrics.all_metrics(dev.labels, preds)
         entry = {"stage": stage_name, "epoch": round(epoch, 4), "step": global_step,
-                 "metric": values[task.metric], "metrics": values}
+                 "metric": values[task.metric], "metrics": values,
+                 "seconds": round(time.time() - started, 3)}
         result.evals.append(entry)
         if t.select == "last" or values[task.metric] > best_value:
             best_value = values[task.metric]
@@ -107,6 +116,7 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
         loss_sum, loss_n, t0 = torch.zeros((), device=device), 0, time.time()
         last = None
         for epoch in range(stage.epochs):
+            evals_at = eval_steps(steps_per_epoch, t.evals_per_epoch, final_epoch=epoch == stage.epochs - 1)
             for i, batch in enumerate(train_batches(train, t.batch_size, generator, group_by_length), start=1):
                 step = global_step - result.steps  # within this stage
                 scale = linear_schedule(step, warmup, total)

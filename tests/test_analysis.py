@@ -172,3 +172,22 @@ def test_seed_variance_split_recovers_additive_effects(tmp_path):
     out = tmp_path / "out"
     assert main([str(tmp_path), "--out", str(out), "--no-figures"]) == 0
     assert "Weight initialisation vs data order" in (out / "stats.md").read_text()
+
+
+def test_seed_variance_is_not_split_for_an_ordinary_sweep(tmp_path):
+    exp = tmp_path / "table1-tiny"
+    for seed, value in [(1, 0.6), (2, 0.7), (3, 0.65)]:  # init_seed == data_seed == seed: no crossed grid
+        write_record(exp, "rte", "bias_correction", {}, seed, value)
+    runs, _ = load_runs(tmp_path)
+    assert aggregate.seed_variance(runs).empty
+
+
+@pytest.mark.parametrize("published", sorted(p.parent.name for p in (Path(__file__).parent.parent / "analysis")
+                                             .glob("*/runs.csv")))
+def test_published_tables_regenerate_from_their_runs_csv(published, tmp_path):
+    """The tables in README.md and RESULTS.md are the ones their committed runs.csv gives today."""
+    src = Path(__file__).parent.parent / "analysis" / published
+    assert main(["--from-runs", str(src / "runs.csv"), "--out", str(tmp_path), "--no-figures"]) == 0
+    for name in ("summary.csv", "table1.md", "table1.tex", "table2.md", "stats.md", "expected_max.csv"):
+        if (src / name).exists():
+            assert (tmp_path / name).read_text() == (src / name).read_text(), f"analysis/{published}/{name}"

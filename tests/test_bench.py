@@ -36,3 +36,9 @@ def test_reference_pipeline_benchmark(glue_dir):
     out = bench("bench/reference_pipeline.py", "--model", "tiny_random", "--task", "rte", "--epochs", "1",
                 env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
     assert "speed-up" in out
+
+
+def test_eval_order_benchmark(glue_dir):
+    out = bench("bench/eval_order.py", "--model", "tiny_random", "--task", "mrpc", "--repeats", "1",
+                env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
+    assert "same predictions" in out

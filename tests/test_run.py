@@ -152,3 +152,34 @@ def test_length_grouped_batches_cover_every_example_once_with_less_padding(glue_
     assert padded(grouped) < 0.8 * padded(plain)
     rec = run(["data.group_by_length=true"], glue_dir, tmp_path / "r")
     assert rec["status"] == "completed" and rec["identity"]["data"]["group_by_length"] is True
+
+
+def test_dev_predictions_come_back_in_file_order_whatever_the_batching(glue_dir, tmp_path):
+    import torch
+    from contextlib import nullcontext
+    from stability_bench import train
+    from stability_bench.data import Encoded, eval_order
+
+    class EchoFirstToken(torch.nn.Module):  # predicts the label stored in each example's first token
+        def forward(self, input_ids, attention_mask, **_):
+            out = torch.nn.functional.one_hot(input_ids[:, 0], 3).float()
+            return type("Out", (), {"logits": out})()
+
+    lengths = [1 + (i * 7) % 13 for i in range(50)]
+    labels = [i % 3 for i in range(50)]
+    dev = Encoded({"input_ids": [[y] * n for y, n in zip(labels, lengths)]}, labels, 0)
+    order = eval_order(dev)
+    assert sorted(order) == list(range(50)) and order != list(range(50))
+    assert [lengths[i] for i in order] == sorted(lengths, reverse=True)
+    preds = train.predict(EchoFirstToken(), dev, 8, torch.device("cpu"), nullcontext)
+    assert preds.tolist() == labels
+
+
+def test_evaluating_only_at_the_end_changes_nothing_but_the_evaluation_count(glue_dir, tmp_path):
+    every = run(["train.epochs=2", "train.evals_per_epoch=2"], glue_dir, tmp_path / "a")
+    end = run(["train.epochs=2", "train.evals_per_epoch=0"], glue_dir, tmp_path / "b")
+    assert len(every["evals"]) == 4 and len(end["evals"]) == 1
+    assert end["evals"][0]["step"] == every["evals"][-1]["step"] == end["steps"]
+    assert end["dev_predictions"] == every["dev_predictions"] and end["loss_curve"] == every["loss_curve"]
+    with pytest.raises(ConfigError, match="train.evals_per_epoch=-1"):
+        run(["train.evals_per_epoch=-1"], glue_dir, tmp_path / "c")
