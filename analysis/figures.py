@@ -26,7 +26,8 @@ def _save(fig, out: Path, name: str) -> list[str]:
     paths = []
     for ext in ("png", "pdf"):
         path = out / f"{name}.{ext}"
-        fig.savefig(path, dpi=130)
+        # no creation date in the PDF: regenerating an unchanged figure leaves the file unchanged
+        fig.savefig(path, dpi=130, metadata={"CreationDate": None} if ext == "pdf" else None)
         paths.append(path.name)
     plt.close(fig)
     return paths
