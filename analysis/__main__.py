@@ -21,20 +21,25 @@ def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
              f"Each recipe against the baseline recipe `{baseline}`, per experiment and task. Mean and Std in "
              "percentage points with 95% percentile-bootstrap intervals (10,000 resamples); p-values: Brown–Forsythe "
              "(equal variances), Mann–Whitney U (two-sided), Fisher's exact test on failed-run counts "
-             f"({tables.RULE_TEXT[rule]}).", ""]
+             f"({tables.RULE_TEXT[rule]}). Single class: completed runs that predict the same class for every dev "
+             "example (a collapse to a constant classifier; '?' when the records do not say).", ""]
 
     def p(x):
         return "–" if pd.isna(x) else f"{x:.3g}"
 
+    def single(x):
+        return "?" if x is None or pd.isna(x) else int(x)
+
     for (exp, task), g in comp.groupby(["experiment", "task"], sort=True):
         lines += [f"## {exp} — {task}", "",
-                  "| Recipe | n | Mean [95% CI] | Std [95% CI] | Failed | p Brown–Forsythe | p Mann–Whitney | p Fisher |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| Recipe | n | Mean [95% CI] | Std [95% CI] | Failed | Single class | p Brown–Forsythe | p Mann–Whitney "
+                  "| p Fisher |", "|---|---|---|---|---|---|---|---|---|"]
         for _, r in g.iterrows():
             lines.append(f"| {tables.recipe_label(r['method'], r['params'])} | {r['n']} | "
                          f"{tables.pp(r['mean'])} [{tables.pp(r['mean_ci_low'])}, {tables.pp(r['mean_ci_high'])}] | "
                          f"{tables.pp(r['std'])} [{tables.pp(r['std_ci_low'])}, {tables.pp(r['std_ci_high'])}] | "
-                         f"{r['n_failed']}/{r['n']} | {p(r['p_brown_forsythe'])} | {p(r['p_mann_whitney'])} | "
+                         f"{r['n_failed']}/{r['n']} | {single(r['n_single_class'])}/{r['n']} | "
+                         f"{p(r['p_brown_forsythe'])} | {p(r['p_mann_whitney'])} | "
                          f"{p(r['p_fisher_failed'])} |")
         lines.append("")
     return "\n".join(lines)

@@ -15,6 +15,12 @@ def failed_column(rule: str) -> str:
     return {"majority": "failed_majority", "fixed": "failed_fixed"}[rule]
 
 
+def n_single_class(done: pd.DataFrame):
+    """Completed runs that predict one class on all of dev; None when the runs do not say."""
+    known = done["single_class"].dropna()
+    return int(known.astype(bool).sum()) if len(known) == len(done) and len(done) else None
+
+
 def summarize(runs: pd.DataFrame, rule: str = "majority", ddof: int = 0) -> pd.DataFrame:
     """One row per (experiment, task, model, method, params): counts by status, Std/Mean/Max of the
     completed runs' metric (fractions, not percent), and failed runs under ``rule``."""
@@ -26,6 +32,7 @@ def summarize(runs: pd.DataFrame, rule: str = "majority", ddof: int = 0) -> pd.D
         row = dict(zip(GROUP, key))
         row.update({f"n_{s}": int((g["status"] == s).sum()) for s in STATUSES})
         row.update(n_declared=len(g), std=std, mean=mean, max=mx, n_failed=int(done[fcol].astype(bool).sum()),
+                   n_single_class=n_single_class(done),
                    threshold=g["threshold"].iloc[0], p=g["p"].iloc[0], failed_rule=rule, std_ddof=ddof)
         out.append(row)
     return pd.DataFrame(out)
@@ -51,7 +58,7 @@ def compare(runs: pd.DataFrame, baseline: str, rule: str = "majority", ddof: int
                 "experiment": exp, "task": task, "model": model, "method": method, "params": params, "n": len(v),
                 "mean": float(np.mean(v)), "mean_ci_low": mean_ci[0], "mean_ci_high": mean_ci[1],
                 "std": float(np.std(v, ddof=ddof)), "std_ci_low": std_ci[0], "std_ci_high": std_ci[1],
-                "n_failed": n_failed, "baseline": baseline,
+                "n_failed": n_failed, "n_single_class": n_single_class(r), "baseline": baseline,
                 "p_brown_forsythe": np.nan if is_base or not len(b) else stats.brown_forsythe(v, b),
                 "p_mann_whitney": np.nan if is_base or not len(b) else stats.mann_whitney(v, b),
                 "p_fisher_failed": np.nan if is_base or not len(b) else stats.fisher_failed(

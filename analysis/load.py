@@ -19,7 +19,8 @@ from .paper import FIXED_FAILURE_THRESHOLDS
 
 REQUIRED = ("status", "task", "model", "method", "seed", "metric_name")
 COLUMNS = ["experiment", "task", "model", "method", "params", "threshold", "p", "seed", "init_seed", "data_seed",
-           "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "run_dir"]
+           "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
+           "run_dir"]
 
 
 class AnalysisError(ValueError):
@@ -33,6 +34,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
     metric = rec.get("metric") if status == "completed" else None
     baseline = rec.get("majority_baseline")
     fixed = FIXED_FAILURE_THRESHOLDS.get(rec["task"])
+    preds = rec.get("dev_predictions") if metric is not None else None
     return {
         "experiment": experiment, "task": rec["task"], "model": rec["model"], "method": name,
         "params": method_dirname(name, params).partition(",")[2], "threshold": params.get("threshold"),
@@ -40,6 +42,8 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
         "status": status, "metric_name": rec["metric_name"], "metric": metric, "majority_baseline": baseline,
         "failed_majority": None if metric is None or baseline is None else bool(metric <= baseline),
         "failed_fixed": None if metric is None or fixed is None else bool(metric <= fixed),
+        # the run predicts one class for every dev example: a collapse, whatever its metric
+        "single_class": None if not preds else len(set(preds)) == 1,
         "run_dir": run_dir,
     }
 
@@ -109,6 +113,8 @@ def load_runs(root: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
 def read_runs_csv(path: Path) -> pd.DataFrame:
     df = pd.read_csv(path, keep_default_na=True)
     df["params"] = df["params"].fillna("")
-    for col in ("failed_majority", "failed_fixed"):
+    if "single_class" not in df:  # runs.csv written before the column existed
+        df["single_class"] = None
+    for col in ("failed_majority", "failed_fixed", "single_class"):
         df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v) in ("True", "true", "1", "1.0"))
     return df

@@ -191,3 +191,17 @@ def test_published_tables_regenerate_from_their_runs_csv(published, tmp_path):
     for name in ("summary.csv", "table1.md", "table1.tex", "table2.md", "stats.md", "expected_max.csv"):
         if (src / name).exists():
             assert (tmp_path / name).read_text() == (src / name).read_text(), f"analysis/{published}/{name}"
+
+
+def test_single_class_runs_are_counted_from_dev_predictions(tmp_path):
+    exp = tmp_path / "table1-tiny"
+    for seed, preds in [(1, [1, 1, 1]), (2, [0, 1, 1]), (3, [0, 0, 0])]:
+        write_record(exp, "rte", "bias_correction", {}, seed, 0.6, dev_predictions=preds)
+    write_record(exp, "rte", "bias_correction", {}, 4, status="crashed")
+    runs, _ = load_runs(tmp_path)
+    assert aggregate.summarize(runs)["n_single_class"].tolist() == [2]
+    out, again = tmp_path / "out", tmp_path / "again"
+    assert main([str(tmp_path), "--out", str(out), "--no-figures"]) == 0
+    assert "| 3 | 60.0 [60.0, 60.0] | 0.0 [0.0, 0.0] | 0/3 | 2/3 |" in (out / "stats.md").read_text()
+    assert main(["--from-runs", str(out / "runs.csv"), "--out", str(again), "--no-figures"]) == 0
+    assert (again / "stats.md").read_text() == (out / "stats.md").read_text()
