@@ -61,9 +61,17 @@ def _order(summary: pd.DataFrame) -> pd.DataFrame:
     return s.sort_values(["experiment", "_rank", "method", "params"]).drop(columns="_rank")
 
 
+def threshold_sweeps(summary: pd.DataFrame) -> set[str]:
+    """Experiments that hold nothing but a CWGNC threshold sweep on CoLA: Table 2 shows them, not Table 1."""
+    t2 = set(table2_rows(summary)["experiment"])
+    return {exp for exp, e in summary.groupby("experiment") if exp in t2
+            and (e["method"] == "cwgnc").all() and (e["task"] == "cola").all()}
+
+
 def table1_long(summary: pd.DataFrame) -> pd.DataFrame:
     """Long form: one row per (experiment, recipe, task, source) with source ours | paper | diff."""
     rows = []
+    summary = summary[~summary["experiment"].isin(threshold_sweeps(summary))]
     for _, r in _order(summary).iterrows():
         ours = (100 * r["std"], 100 * r["mean"], 100 * r["max"])
         base = {"experiment": r["experiment"], "model": r["model"], "method": r["method"], "params": r["params"],
