@@ -205,3 +205,14 @@ def test_single_class_runs_are_counted_from_dev_predictions(tmp_path):
     assert "| 3 | 60.0 [60.0, 60.0] | 0.0 [0.0, 0.0] | 0/3 | 2/3 |" in (out / "stats.md").read_text()
     assert main(["--from-runs", str(out / "runs.csv"), "--out", str(again), "--no-figures"]) == 0
     assert (again / "stats.md").read_text() == (out / "stats.md").read_text()
+
+
+@pytest.mark.parametrize("doc, published", [("RESULTS.md", "study_cpu"), ("README.md", "example")])
+def test_tables_quoted_in_the_docs_are_the_published_ones(doc, published):
+    root = Path(__file__).parent.parent
+    text = (root / doc).read_text()
+    for name in ("table1.md", "table2.md"):
+        table = root / "analysis" / published / name
+        if table.exists():
+            rows = [line for line in table.read_text().splitlines() if line.startswith("|")]
+            assert "\n".join(rows) in text, f"{doc} quotes an outdated analysis/{published}/{name}"
