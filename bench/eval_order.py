@@ -1,4 +1,4 @@
-"""Benchmark: one full dev evaluation with batches in dev-file order vs longest-first (what predict does).
+"""Benchmark: one full dev evaluation with batches in dev-file order vs longest-first (what a run does).
 
 Loads the model and the task's dev split as a run does, then alternates the two orders --repeats times and
 compares median seconds per evaluation; the predictions of both orders must agree.
@@ -30,14 +30,9 @@ from stability_bench.models import load_model, load_tokenizer  # noqa: E402
 
 
 def evaluate(model, dev, batch_size, order) -> tuple[float, np.ndarray]:
-    saved = train.eval_order
-    train.eval_order = lambda data: order
-    try:
-        t = time.perf_counter()
-        preds = train.predict(model, dev, batch_size, torch.device("cpu"), nullcontext)
-        return time.perf_counter() - t, preds
-    finally:
-        train.eval_order = saved
+    t = time.perf_counter()
+    preds = train.predict(model, dev, batch_size, torch.device("cpu"), nullcontext, order)
+    return time.perf_counter() - t, preds
 
 
 def main() -> None:

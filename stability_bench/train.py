@@ -44,10 +44,9 @@ def to_device(batch: dict, device: torch.device) -> dict:
 
 
 @torch.no_grad()
-def predict(model, dev: Encoded, batch_size: int, device, autocast) -> np.ndarray:
-    """Predicted labels in dev-file order."""
+def predict(model, dev: Encoded, batch_size: int, device, autocast, order: list[int]) -> np.ndarray:
+    """Predicted labels in dev-file order, computed in batches taken in ``order``."""
     model.eval()
-    order = eval_order(dev)
     out = []
     for batch in eval_batches(dev, batch_size, order):
         batch.pop("labels")
@@ -75,6 +74,7 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
         group_by_length: bool = False) -> FitResult:
     t = train_cfg
     train, dev = data["train"], data["dev"]
+    dev_order = eval_order(dev)
     bf16 = t.precision == "bf16"
 
     def autocast():
@@ -93,7 +93,7 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
     def evaluate(stage_name: str, epoch: float) -> dict:
         nonlocal best_value
         started = time.time()
-        preds = predict(model, dev, t.eval_batch_size, device, autocast)
+        preds = predict(model, dev, t.eval_batch_size, device, autocast, dev_order)
         values = metrics.all_metrics(dev.labels, preds)
         entry = {"stage": stage_name, "epoch": round(epoch, 4), "step": global_step,
                  "metric": values[task.metric], "metrics": values,

@@ -171,7 +171,7 @@ def test_dev_predictions_come_back_in_file_order_whatever_the_batching(glue_dir,
     order = eval_order(dev)
     assert sorted(order) == list(range(50)) and order != list(range(50))
     assert [lengths[i] for i in order] == sorted(lengths, reverse=True)
-    preds = train.predict(EchoFirstToken(), dev, 8, torch.device("cpu"), nullcontext)
+    preds = train.predict(EchoFirstToken(), dev, 8, torch.device("cpu"), nullcontext, order)
     assert preds.tolist() == labels
 
 
