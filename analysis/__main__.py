@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import aggregate, figures, tables
-from .load import AnalysisError, load_runs, read_runs_csv
+from .load import AnalysisError, load_runs, mixed_precision, read_runs_csv
 
 
 def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
@@ -128,6 +128,8 @@ def main(argv=None) -> int:
     if runs.empty:
         print("error: no usable records", file=sys.stderr)
         return 2
+    for line in mixed_precision(runs):
+        print(f"warning: {line}", file=sys.stderr)
     written = analyse(runs, args.out, args.rule, 0 if args.std == "population" else 1, args.baseline,
                       args.results, not args.no_figures)
     counts = runs["status"].value_counts().to_dict()

@@ -20,11 +20,34 @@ from .paper import FIXED_FAILURE_THRESHOLDS
 REQUIRED = ("status", "task", "model", "method", "seed", "metric_name")
 COLUMNS = ["experiment", "task", "model", "method", "params", "threshold", "p", "seed", "init_seed", "data_seed",
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
-           "run_dir"]
+           "precision", "run_dir"]
 
 
 class AnalysisError(ValueError):
     """A problem with the input as a whole (e.g. no records at all); one line for the terminal."""
+
+
+def precision(rec: dict) -> str | None:
+    """fp32, tf32 (fp32 with TF32 matrix products) or bf16, from the record's resolved config."""
+    train = (rec.get("config") or {}).get("train") or {}
+    if "precision" not in train:
+        return None
+    return "tf32" if train["precision"] == "fp32" and train.get("tf32") else train["precision"]
+
+
+def mixed_precision(runs: pd.DataFrame) -> list[str]:
+    """Table cells whose completed runs were trained in more than one precision: one line each."""
+    if "precision" not in runs:
+        return []
+    done = runs[(runs["status"] == "completed") & runs["precision"].notna()]
+    out = []
+    for key, g in done.groupby(["experiment", "task", "method", "params"], sort=True):
+        counts = g["precision"].value_counts()
+        if len(counts) > 1:
+            label = " ".join(str(k) for k in key if k)
+            out.append(f"{label}: runs of different precision pooled ({', '.join(f'{n} {p}' for p, n in sorted(counts.items()))}); "
+                       "give each precision its own experiment=")
+    return out
 
 
 def _row(rec: dict, experiment: str, run_dir: str) -> dict:
@@ -44,6 +67,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
         "failed_fixed": None if metric is None or fixed is None else bool(metric <= fixed),
         # the run predicts one class for every dev example: a collapse, whatever its metric
         "single_class": None if not preds else len(set(preds)) == 1,
+        "precision": precision(rec),
         "run_dir": run_dir,
     }
 
@@ -113,8 +137,9 @@ def load_runs(root: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
 def read_runs_csv(path: Path) -> pd.DataFrame:
     df = pd.read_csv(path, keep_default_na=True)
     df["params"] = df["params"].fillna("")
-    if "single_class" not in df:  # runs.csv written before the column existed
-        df["single_class"] = None
+    for col in ("single_class", "precision"):  # runs.csv written before the column existed
+        if col not in df:
+            df[col] = None
     for col in ("failed_majority", "failed_fixed", "single_class"):
         df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v) in ("True", "true", "1", "1.0"))
     return df

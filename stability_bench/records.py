@@ -23,12 +23,25 @@ SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
 
 
+WORKER: int | None = None  # set in a packed job's worker process (stability_bench.packing)
+
+
+def _boot_id() -> str | None:
+    """This boot of this host: a pid seen on another boot (a fresh cloud VM of the same name) is not alive."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
 def owner() -> dict:
-    """Who is running a run: host, process and (under SLURM) job, to tell live runs from dead ones."""
+    """Who is running a run: host (and boot), process, packed-job worker and (under SLURM) job, to tell live
+    runs from dead ones."""
     job = os.environ.get("SLURM_JOB_ID")
     if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
         job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
-    return {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job": job}
+    return {"host": socket.gethostname(), "boot_id": _boot_id(), "pid": os.getpid(), "worker": WORKER,
+            "slurm_job": job}
 
 
 def is_self(other: dict | None) -> bool:
@@ -53,15 +66,24 @@ def owner_alive(other: dict | None) -> bool:
                                                                "REQUEUED", "RESIZING", "SUSPENDED")
         except (OSError, subprocess.SubprocessError):
             pass
-    if other.get("host") == socket.gethostname() and other.get("pid"):
+    if other.get("host") == socket.gethostname() and other.get("pid") \
+            and other.get("boot_id", _boot_id()) == _boot_id():
         try:
             os.kill(other["pid"], 0)
-            return True
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
+        return not _zombie(other["pid"])
     return False
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process whose parent died too stays a zombie where nothing reaps orphans (containers)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def live_status(record: dict | None) -> str:
@@ -175,18 +197,26 @@ def _git_commit() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+def _version(package: str) -> str | None:
+    """A package's installed version, read from its metadata (importing it just for that is slow)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def environment(device) -> dict:
-    import datasets
-    import hydra
     import torch
-    import transformers
 
     return {
         "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "datasets": datasets.__version__,
-        "hydra": hydra.__version__,
+        "torch": torch.__version__,  # imported already; the metadata can lag a site-built torch
+        "transformers": _version("transformers"),
+        "datasets": _version("datasets"),
+        "hydra": _version("hydra-core"),
+        "cuda": torch.version.cuda,
         "git_commit": _git_commit(),
         "host": socket.gethostname(),
         "device": str(device),

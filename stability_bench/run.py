@@ -1,5 +1,6 @@
-"""One run, start to record: check the config, skip finished work, load data and model, train,
-and write ``record.json`` (``running`` first, then ``completed``, ``diverged`` or ``crashed``).
+"""One run, start to record: check the config, skip finished work, load the data, claim the run (a live
+claim elsewhere: skip it), load the model, train, and write ``record.json`` (``running`` first, then
+``completed``, ``diverged`` or ``crashed``).
 
 Everything that can be a user mistake (config values, data files, model names) is checked
 before the run directory is created, so a bad command leaves ``results_dir`` untouched.
@@ -18,6 +19,7 @@ import torch
 from omegaconf import OmegaConf
 
 from . import metrics
+from .claims import claim
 from .component_stats import ComponentStats
 from .config import ConfigError, validate
 from .data import load_encoded, select_subsets
@@ -81,9 +83,6 @@ def execute(cfg, job_num: int | None = None) -> dict:
         raise ConfigError("train.precision=bf16 is for GPUs: use fp32 on the CPU")
     container = OmegaConf.to_container(cfg, resolve=True)
     ident = identity(container)
-    seed = cfg.seed
-    init_seed = seed if cfg.init_seed is None else cfg.init_seed
-    data_seed = seed if cfg.data_seed is None else cfg.data_seed
     results_dir = Path(cfg.results_dir).expanduser().resolve()
     params = method_params(cfg.method)
     path = record_path(cfg)
@@ -91,6 +90,35 @@ def execute(cfg, job_num: int | None = None) -> dict:
     desc = f"{cfg.task.name} {cfg.method.name} {rdir.name}"
 
     existing = read_record(path)
+    skip = _already_done(cfg, existing, ident, path, desc)
+    if skip is not None:
+        return skip
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.train.tf32
+    t_start = time.time()
+    tokenizer = load_tokenizer(cfg.model)
+    cache_dir = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else results_dir / ".cache"
+    splits, cache_hit = load_encoded(cfg.task, cfg.data, tokenizer, cache_dir)
+    data = select_subsets(splits, cfg.data)
+    data_load_s = round(time.time() - t_start, 3)
+    # Claimed once the data is loaded (a bad data file is an error that leaves results_dir without runs),
+    # before the model is loaded or anything is written into the run directory.
+    with claim(results_dir, rdir) as held:
+        if not held:
+            log.info("%s: claimed by another live process, skipping", desc)
+            return existing if existing is not None else {"status": "running"}
+        # re-read under the claim: the process that held it may have completed this run meanwhile
+        skip = _already_done(cfg, read_record(path), ident, path, desc)
+        if skip is not None:
+            return skip
+        return _run(cfg, method, device, container, ident, params, path, desc, tokenizer, data, cache_hit,
+                    t_start, data_load_s)
+
+
+def _already_done(cfg, existing: dict | None, ident: dict, path: Path, desc: str) -> dict | None:
+    """The existing record when this run must not start: completed (same settings), or alive elsewhere."""
     if existing is not None and existing.get("status") == "completed" and not cfg.force:
         diff = identity_diff(existing.get("identity", {}), ident)
         if diff:
@@ -103,20 +131,18 @@ def execute(cfg, job_num: int | None = None) -> dict:
             and live_status(existing) == "running":
         log.info("%s: already running (%s), skipping", desc, existing.get("owner"))
         return existing
+    return None
 
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.train.tf32
-    t_start = time.time()
-    tokenizer = load_tokenizer(cfg.model)
-    cache_dir = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else results_dir / ".cache"
-    splits, cache_hit = load_encoded(cfg.task, cfg.data, tokenizer, cache_dir)
-    data = select_subsets(splits, cfg.data)
-    data_load_s = round(time.time() - t_start, 3)
+
+def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, data, cache_hit, t_start,
+         data_load_s) -> dict:
+    """Load the model, train and record, holding the run's claim."""
+    rdir = path.parent
+    seed = cfg.seed
+    init_seed = seed if cfg.init_seed is None else cfg.init_seed
+    data_seed = seed if cfg.data_seed is None else cfg.data_seed
     dev_labels = data["dev"].labels
     num_labels = len(cfg.task.label_names)
-
     record = {
         "schema_version": SCHEMA_VERSION,
         "status": "running",

@@ -207,7 +207,7 @@ def test_single_class_runs_are_counted_from_dev_predictions(tmp_path):
     assert (again / "stats.md").read_text() == (out / "stats.md").read_text()
 
 
-@pytest.mark.parametrize("doc, published", [("RESULTS.md", "study_cpu"), ("README.md", "example")])
+@pytest.mark.parametrize("doc, published", [("RESULTS.md", "study_cpu"), ("RESULTS.md", "study_gpu"), ("README.md", "example")])
 def test_tables_quoted_in_the_docs_are_the_published_ones(doc, published):
     root = Path(__file__).parent.parent
     text = (root / doc).read_text()
@@ -216,3 +216,20 @@ def test_tables_quoted_in_the_docs_are_the_published_ones(doc, published):
         if table.exists():
             rows = [line for line in table.read_text().splitlines() if line.startswith("|")]
             assert "\n".join(rows) in text, f"{doc} quotes an outdated analysis/{published}/{name}"
+
+
+def test_runs_of_different_precision_in_one_cell_are_flagged(tmp_path, capsys):
+    root = build_tree(tmp_path / "results")
+    exp = root / "table1-tiny_random"
+    for seed, (prec, tf32) in enumerate((("fp32", False), ("bf16", False), ("fp32", True)), start=1):
+        write_record(exp, "rte", "cwgnc", {"grouping": "tensor", "threshold": 0.05}, seed, 0.7,
+                     config={"train": {"precision": prec, "tf32": tf32}})
+    for seed in (1, 2):
+        write_record(exp, "mrpc", "bias_correction", {}, seed, 0.9, config={"train": {"precision": "fp32", "tf32": False}})
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out), "--no-figures"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: table1-tiny_random rte cwgnc grouping=tensor,threshold=0.05: runs of different precision "
+                        "pooled (1 bf16, 1 fp32, 1 tf32); give each precision its own experiment="]
+    runs = pd.read_csv(out / "runs.csv")
+    assert set(runs.loc[runs["task"] == "rte", "precision"].dropna()) == {"fp32", "bf16", "tf32"}

@@ -42,3 +42,24 @@ def test_eval_order_benchmark(glue_dir):
     out = bench("bench/eval_order.py", "--model", "tiny_random", "--task", "mrpc", "--repeats", "1",
                 env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
     assert "same predictions" in out
+
+
+def test_packing_cost_benchmark(glue_dir):
+    out = bench("bench/packing_cost.py", "--model", "tiny_random", "--task", "rte", "--runs", "2", "--train-samples", "16",
+                env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
+    assert "one packed job" in out and "same metrics and predictions: True" in out
+
+
+def test_concurrency_benchmark_runs_on_the_cpu_too(glue_dir):
+    out = bench("bench/gpu_concurrency.py", "--model", "tiny_random", "--k", "1", "2", "--mps-k", "--runs", "2",
+                "--epochs", "1", env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
+    assert "| 2 | no |" in out
+
+
+def test_throughput_from_records(glue_dir, tmp_path):
+    from conftest import make_cfg
+    from stability_bench.run import execute
+    for seed in (1, 2):
+        execute(make_cfg([f"seed={seed}", "experiment=exp"], glue_dir, tmp_path))
+    out = bench("bench/throughput.py", str(tmp_path / "exp"))
+    assert "steps/s" in out and "rte bias_correction: 2 runs" in out

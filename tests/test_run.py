@@ -183,3 +183,28 @@ def test_evaluating_only_at_the_end_changes_nothing_but_the_evaluation_count(glu
     assert end["dev_predictions"] == every["dev_predictions"] and end["loss_curve"] == every["loss_curve"]
     with pytest.raises(ConfigError, match="train.evals_per_epoch=-1"):
         run(["train.evals_per_epoch=-1"], glue_dir, tmp_path / "c")
+
+
+def test_a_run_claimed_by_a_live_process_is_skipped_and_a_dead_claim_is_taken_over(glue_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from stability_bench.claims import claim
+    from stability_bench.records import record_path
+    cfg = make_cfg(["seed=5"], glue_dir, tmp_path / "r")
+    rdir = record_path(cfg).parent
+    with claim(tmp_path / "r", rdir) as held:  # this process is running the cell
+        assert held
+        skipped = execute(cfg)
+        assert skipped["status"] == "running" and not (rdir / "record.json").exists()
+    # a process that took the claim and was killed -9 leaves nothing that blocks the cell
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from stability_bench.claims import claim; "
+                               "c = claim(Path(sys.argv[1]), Path(sys.argv[2])); assert c.__enter__(); "
+                               "print('held', flush=True); time.sleep(600)", str(tmp_path / "r"), str(rdir)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    assert execute(make_cfg(["seed=5"], glue_dir, tmp_path / "r"))["status"] == "running"
+    holder.kill()
+    holder.wait()
+    assert execute(make_cfg(["seed=5"], glue_dir, tmp_path / "r"))["status"] == "completed"

@@ -102,3 +102,82 @@ def test_partition_that_does_not_exist_reports_slurms_reason(slurm, glue_dir, tm
     assert out.returncode == 1
     assert "invalid partition" in out.stderr.lower() and "Traceback" not in out.stderr
     assert not records(tmp_path / "r")
+
+
+def packed_cmd(glue_dir, results, *extra):
+    return [sys.executable, "-m", "stability_bench", "model=tiny_random", "task=rte", f"data.glue_dir={glue_dir}",
+            f"results_dir={results}", "seed=range(1,9)", "train.epochs=4", "train.batch_size=4", *LAUNCHER,
+            "hydra.launcher.runs_per_job=4", "hydra.launcher.workers_per_job=2", *extra, "-m"]
+
+
+def by_seed(results):
+    return {json.loads(p.read_text())["seed"]: json.loads(p.read_text()) for p in records(results)}
+
+
+def wait_until_idle(env, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if not subprocess.run(["squeue", "-h", "-o", "%i"], env=env, capture_output=True, text=True).stdout.strip():
+            return
+        time.sleep(1)
+    raise AssertionError("jobs still queued")
+
+
+def test_packed_jobs_cancelled_midway_resume_without_running_anything_twice(slurm, tmp_path):
+    from conftest import write_glue
+    glue = write_glue(tmp_path / "glue", n_train=400)
+    cmd = packed_cmd(glue, tmp_path / "r")
+    proc = subprocess.Popen(cmd, env=slurm, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim, deadline = None, time.time() + 300
+    while victim is None and time.time() < deadline:  # a job with a completed run and runs still to do
+        recs = by_seed(tmp_path / "r").values()
+        jobs = {r["owner"]["slurm_job"] for r in recs if r["status"] == "completed"}
+        for job in jobs:
+            mine = [r for r in recs if r["owner"]["slurm_job"] == job]
+            if len([r for r in mine if r["status"] == "completed"]) < 4:
+                victim = job
+        time.sleep(0.2)
+    assert victim, "no packed job got halfway"
+    subprocess.run(["scancel", victim], env=slurm, check=True)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "error: the sweep stopped" in err, err[-3000:]
+    assert "submitted 8 runs as 2 packed job(s)" in err
+    wait_until_idle(slurm)
+    before = by_seed(tmp_path / "r")
+    assert len({r["owner"]["slurm_job"] for r in before.values()}) == 2  # two array tasks of four runs each
+    done = {s for s, r in before.items() if r["status"] == "completed"}
+    assert 4 <= len(done) < 8  # the other job finished; the cancelled one left some runs undone
+    assert all(r["status"] in ("completed", "running") for r in before.values())  # never failed, never crashed
+
+    rerun = subprocess.run(cmd, env=slurm, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"{8 - len(done)} to run" in rerun.stderr and f"{len(done)} completed" in rerun.stderr
+    assert "1 packed job(s)" in rerun.stderr  # what is missing, repacked
+    after = by_seed(tmp_path / "r")
+    assert len(after) == 8 and all(r["status"] == "completed" for r in after.values())
+    for s in done:  # nothing ran twice
+        assert after[s] == before[s]
+
+
+def test_a_requeued_packed_job_skips_the_runs_it_completed(slurm, tmp_path):
+    from conftest import write_glue
+    glue = write_glue(tmp_path / "glue", n_train=400)
+    cmd = packed_cmd(glue, tmp_path / "r", "hydra.launcher.runs_per_job=all")
+    proc = subprocess.Popen(cmd, env=slurm, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done, deadline = {}, time.time() + 300
+    while not done and time.time() < deadline:
+        done = {s: r for s, r in by_seed(tmp_path / "r").items() if r["status"] == "completed"}
+        time.sleep(0.2)
+    assert done, "no run completed"
+    job = next(iter(done.values()))["owner"]["slurm_job"]
+    # what SLURM sends before a time limit or preemption: submitit checkpoints and requeues the job
+    subprocess.run(["scancel", "--signal=USR2", job.split("_")[0]], env=slurm, check=True)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    after = by_seed(tmp_path / "r")
+    assert len(after) == 8 and all(r["status"] == "completed" for r in after.values())
+    for s, r in done.items():  # completed before the requeue: skipped by the requeued job, not run again
+        assert after[s]["finished_at"] == r["finished_at"] and after[s]["owner"] == r["owner"]
+    log = "".join(p.read_text() for p in (tmp_path / "r").glob("**/.submitit/**/*.err"))
+    assert "Requeued job" in "".join(p.read_text() for p in (tmp_path / "r").glob("**/.submitit/**/*.out"))
+    assert log.count("already completed, skipped") >= len(done)

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from stability_bench.status import collect
 
@@ -72,3 +73,22 @@ def test_leaderboard_sweep_runs_every_recipe_and_renders_its_table(glue_dir, tmp
                  "Layer-wise LR decay", "MHLoss", "MMR", "SURT"):
         assert f"| {name}" in table or name in table, name
     assert "[" not in table  # every recipe ran with its default settings
+
+
+def test_two_identical_sweeps_started_together_run_every_cell_once(tmp_path):
+    from conftest import write_glue
+    glue = write_glue(tmp_path / "glue", n_train=200)
+    cmd = [sys.executable, "-m", "stability_bench", "task=rte", "model=tiny_random", f"data.glue_dir={glue}",
+           f"results_dir={tmp_path / 'r'}", "train.batch_size=4", "train.epochs=2", "seed=range(1,7)", "-m"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    root = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    logs = sorted((tmp_path / "r").glob("tiny_random/rte/*/seed*/run.log"))
+    assert len(logs) == 6
+    for log in logs:  # each run started exactly once, by one of the two sweeps
+        assert log.read_text().count(": start (") == 1, log
+    recs = [json.loads(p.read_text()) for p in (tmp_path / "r").glob("tiny_random/rte/*/seed*/record.json")]
+    assert len(recs) == 6 and all(r["status"] == "completed" for r in recs)

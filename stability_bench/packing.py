@@ -1,0 +1,197 @@
+"""Packed jobs: many runs in one job, executed by a few long-lived worker processes.
+
+A job is a list of fully resolved run configs. ``run_job`` starts ``workers`` processes; each pays the
+imports once and then takes the job's runs one at a time from a shared queue (longest first, so the job
+ends with short runs and its workers finish together), calling the same ``run.execute`` as a run started
+on its own. A run's record, log and result are therefore the ones it would have alone; only ``owner``
+(host, pid, SLURM job) names the worker. Workers on one GPU share it; with several visible GPUs worker w
+uses GPU (w mod count). CPU threads are divided among the workers unless ``train.threads`` is set.
+
+A killed job leaves its finished records intact and its unfinished runs ``running`` in their records,
+which the liveness check turns into ``interrupted``: a re-run of the sweep launches only those.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import time
+from typing import Any
+
+log = logging.getLogger("stability_bench")
+
+# Group runs by everything but their seed: runs_per_job=seeds makes "the 25-seed job" of a sweep cell.
+SEED_KEYS = ("seed", "init_seed", "data_seed")
+
+
+def cell_key(run: dict) -> str:
+    """The sweep cell a run belongs to (task, model, method and all settings), ignoring its seeds."""
+    import json
+    return json.dumps({k: v for k, v in run.items() if k not in SEED_KEYS and k != "force"}, sort_keys=True, default=str)
+
+
+def group_runs(runs: list[dict], runs_per_job) -> list[list[int]]:
+    """Indices of ``runs`` per job. ``runs_per_job``: a positive int (consecutive runs), ``seeds`` (one job per
+    cell: all seeds of one task x recipe x params), or ``all`` (one job)."""
+    n = len(runs)
+    if runs_per_job == "all":
+        return [list(range(n))] if n else []
+    if runs_per_job == "seeds":
+        jobs: dict[str, list[int]] = {}
+        for i, run in enumerate(runs):
+            jobs.setdefault(cell_key(run), []).append(i)
+        return list(jobs.values())
+    size = int(runs_per_job)
+    return [list(range(s, min(s + size, n))) for s in range(0, n, size)]
+
+
+def check_packing(runs_per_job, workers_per_job) -> None:
+    from .config import ConfigError
+    if not (runs_per_job in ("seeds", "all") or (isinstance(runs_per_job, int) and runs_per_job > 0)):
+        raise ConfigError(f"hydra.launcher.runs_per_job={runs_per_job} is invalid: use a positive number, seeds "
+                          "(one job per task x recipe x params cell) or all")
+    if not isinstance(workers_per_job, int) or workers_per_job < 1:
+        raise ConfigError(f"hydra.launcher.workers_per_job={workers_per_job} is invalid: use a positive number")
+
+
+def cost(run: dict) -> float:
+    """Relative length of a run, to start the longest first: epochs x (training examples if capped)."""
+    train, data = run.get("train", {}), run.get("data", {})
+    return float(train.get("epochs", 1)) * float(data.get("max_train_samples") or 1e9)
+
+
+def _label(run: dict) -> str:
+    method = run.get("method", {})
+    params = ",".join(f"{k}={v}" for k, v in sorted(method.items()) if k != "name")
+    return f"{run.get('task', {}).get('name')} {method.get('name')}{'(' + params + ')' if params else ''} seed{run.get('seed')}"
+
+
+def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) -> None:
+    """A worker process: imports once, then runs the job's configs until it takes the stop marker."""
+    os.environ.update(env)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # many workers share one terminal: progress goes to each run.log
+    import torch
+    from omegaconf import OmegaConf
+
+    from . import records
+    from .config import UserError
+    from .run import execute
+
+    records.WORKER = wid
+
+    if threads:
+        torch.set_num_threads(threads)
+    n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    while True:
+        item = tasks.get()
+        if item is None:
+            return
+        idx, container = item
+        results.put(("start", wid, idx, None, None))
+        try:
+            cfg = OmegaConf.create(container)
+            if cfg.train.threads:
+                torch.set_num_threads(cfg.train.threads)
+            elif threads:
+                torch.set_num_threads(threads)
+            record = execute(cfg, job_num=wid if n_gpus > 1 else None)
+            mine = (record.get("owner") or {}).get("pid") == os.getpid()
+            # a requeued job meets the runs it completed before: skipped by their records, not run twice
+            results.put(("done", wid, idx, record["status"], record.get("metric") if mine else "already completed, skipped"))
+        except UserError as e:
+            results.put(("done", wid, idx, "crashed", f"error: {e}"))
+        except Exception as e:  # the crashed record holds the traceback
+            results.put(("done", wid, idx, "crashed", f"{type(e).__name__}: {e}"))
+
+
+def _say(msg: str) -> None:
+    print(f"[job] {msg}", file=sys.stderr, flush=True)
+
+
+def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str, str] | None = None) -> list[str]:
+    """Execute ``runs`` (resolved run configs) with ``workers`` worker processes; return each run's status.
+
+    A worker that dies (killed, out of memory) is replaced; the run it held stays ``running`` in its record,
+    ``interrupted`` once its pid is gone, and is reported here as ``interrupted``."""
+    from .mps import mps_daemon
+
+    order = sorted(range(len(runs)), key=lambda i: -cost(runs[i]))
+    workers = max(1, min(workers, len(runs)))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = max(1, cpus // workers)
+    ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
+    tasks, results = ctx.Queue(), ctx.Queue()
+    for q in (tasks, results):  # a job stopped early must not wait to flush runs no worker will take
+        q.cancel_join_thread()
+    for i in order:
+        tasks.put((i, runs[i]))
+    statuses: list[str] = ["missing"] * len(runs)
+    holding: dict[int, int | None] = {}
+    started = time.time()
+    done = 0
+    with mps_daemon(mps) as mps_env:
+        wenv = {**(env or {}), **mps_env}
+
+        def spawn(wid: int):
+            p = ctx.Process(target=_worker, args=(wid, tasks, results, wenv, threads), daemon=True)
+            p.start()
+            holding[wid] = None
+            return p
+
+        procs = {w: spawn(w) for w in range(workers)}
+        for _ in range(workers):
+            tasks.put(None)
+        _say(f"{len(runs)} runs on {workers} worker(s), {threads} CPU thread(s) each" + (", MPS on" if mps_env else ""))
+
+        def stop(signum, frame):  # SLURM's time limit, timeout(1), kill: stop the workers, keep every record
+            raise SystemExit(128 + signum)
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            while done < len(runs):
+                try:
+                    kind, wid, idx, status, extra = results.get(timeout=2.0)
+                except queue.Empty:
+                    for w, p in list(procs.items()):
+                        if not p.is_alive() and (holding.get(w) is not None or p.exitcode not in (0, None)):
+                            lost = holding.pop(w, None)
+                            if lost is not None:
+                                statuses[lost] = "interrupted"
+                                done += 1
+                                _say(f"worker {w} died (exit {p.exitcode}) during {_label(runs[lost])}: interrupted")
+                            if done < len(runs):
+                                procs[w] = spawn(w)
+                                tasks.put(None)
+                    continue
+                if kind == "start":
+                    holding[wid] = idx
+                    _say(f"worker {wid}: {_label(runs[idx])} started ({done}/{len(runs)} done)")
+                    continue
+                holding[wid] = None
+                statuses[idx] = status
+                done += 1
+                elapsed = time.time() - started
+                what = f"{extra:.4f}" if isinstance(extra, float) else (extra or "")
+                _say(f"worker {wid}: {_label(runs[idx])} {status} {what} ({done}/{len(runs)} done, "
+                     f"{elapsed:.0f}s, eta {elapsed / done * (len(runs) - done):.0f}s)")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            for p in procs.values():
+                if p.is_alive():
+                    p.terminate()
+            for p in procs.values():
+                p.join(timeout=30)
+    return statuses
+
+
+def as_container(cfg) -> dict[str, Any]:
+    """A run config without Hydra's own node, interpolations resolved: what a worker needs."""
+    from omegaconf import OmegaConf, open_dict
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    return OmegaConf.to_container(cfg, resolve=True)
