@@ -8,6 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
+from . import interrupts
 from .config import UserError, register_configs
 
 register_configs()
@@ -26,9 +27,12 @@ def main(cfg) -> str | None:
         if multirun and getattr(e, "recorded_in", None):
             return "crashed"  # found only once the model was built: recorded as crashed, the sweep goes on
         sys.exit(2)
-    except Exception:
-        # The crashed record (with traceback) is in the run directory. A sweep goes on with
-        # its other runs; a single run exits non-zero.
+    except Exception as e:
+        # A crashed record (with the traceback) is in the run directory when the run got that far;
+        # otherwise this line is all there is. A sweep goes on with its other runs.
+        where = getattr(e, "recorded_in", None)
+        detail = " ".join(str(e).split())[:300]
+        print(f"error: {type(e).__name__}: {detail}" + (f" (traceback in {where})" if where else ""), file=sys.stderr)
         if multirun:
             return "crashed"
         sys.exit(1)
@@ -36,4 +40,8 @@ def main(cfg) -> str | None:
 
 
 if __name__ == "__main__":
-    main()
+    interrupts.install()
+    try:
+        main()
+    except (KeyboardInterrupt, interrupts.Interrupted) as e:
+        interrupts.report_and_exit(e)

@@ -119,8 +119,34 @@ def _positive(value: Any, key: str) -> None:
         raise ConfigError(f"{key}={value} is invalid: it must be a positive number")
 
 
+SCHEMA = {"": Config, "task": TaskConfig, "task.local": LocalTsvConfig, "model": ModelConfig, "data": DataConfig,
+          "train": TrainConfig}  # method.* is checked by its recipe; model.random_init and sweep are free-form
+
+
+def check_keys(cfg: Any) -> None:
+    """A key the schema does not have is an error (``+data.max_train_sample=32`` must not be ignored)."""
+    import difflib
+    from dataclasses import fields
+
+    for prefix, schema in SCHEMA.items():
+        node = cfg
+        for part in filter(None, prefix.split(".")):
+            node = node.get(part) if hasattr(node, "get") else None
+        if not hasattr(node, "keys"):
+            continue
+        known = [f.name for f in fields(schema)]
+        for key in node.keys():
+            if key not in known:
+                full = f"{prefix}.{key}" if prefix else key
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean {prefix + '.' if prefix else ''}{close[0]}?" if close else \
+                    f"; the settings of {prefix or 'the top level'}: {', '.join(known)}"
+                raise ConfigError(f"{full} is not a setting{hint}")
+
+
 def validate(cfg: Any) -> None:
-    """Check values that types alone cannot; raise ConfigError naming the first bad key."""
+    """Check keys and values that types alone cannot; raise ConfigError naming the first bad key."""
+    check_keys(cfg)
     t = cfg.train
     for key in ("epochs", "lr", "batch_size", "eval_batch_size", "log_every"):
         _positive(t[key], f"train.{key}")

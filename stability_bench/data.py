@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 
 from . import tasks
+from .records import atomic_write
 
 @dataclass
 class Encoded:
@@ -63,18 +62,6 @@ def _tokenize(split: tasks.Split, tokenizer, max_length: int) -> dict[str, list[
     return {k: enc[k] for k in ("input_ids", "token_type_ids") if k in enc}
 
 
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def load_encoded(task, data_cfg, tokenizer, cache_dir: Path) -> tuple[dict[str, Encoded], bool]:
     """Both splits of a task, tokenized; from the cache when present. Returns (splits, cache_hit)."""
     key = hashlib.sha256(json.dumps([
@@ -93,7 +80,8 @@ def load_encoded(task, data_cfg, tokenizer, cache_dir: Path) -> tuple[dict[str, 
     for split in ("train", "dev"):
         raw = tasks.load_split(task, data_cfg.glue_dir, split)
         out[split] = Encoded(_tokenize(raw, tokenizer, data_cfg.max_length), raw.labels, pad_id)
-    _atomic_save({s: {"features": e.features, "labels": e.labels, "pad_id": e.pad_id} for s, e in out.items()}, path)
+    stored = {s: {"features": e.features, "labels": e.labels, "pad_id": e.pad_id} for s, e in out.items()}
+    atomic_write(path, lambda f: torch.save(stored, f), binary=True)
     return out, False
 
 

@@ -73,21 +73,25 @@ def _label(run: dict) -> str:
 def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) -> None:
     """A worker process: imports once, then runs the job's configs until it takes the stop marker."""
     os.environ.update(env)
-    os.environ.setdefault("TQDM_DISABLE", "1")  # many workers share one terminal: progress goes to each run.log
     import torch
     from omegaconf import OmegaConf
 
-    from . import records
+    from . import interrupts, records, train
     from .config import UserError
     from .run import execute
 
     records.WORKER = wid
+    train.SHOW_BAR = False  # many workers share one terminal: progress goes to each run.log and the job's lines
+    interrupts.install()  # terminated by the job: the run in hand records "interrupted"
 
     if threads:
         torch.set_num_threads(threads)
     n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     while True:
-        item = tasks.get()
+        try:
+            item = tasks.get()
+        except (KeyboardInterrupt, interrupts.Interrupted):
+            return
         if item is None:
             return
         idx, container = item
@@ -102,6 +106,8 @@ def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) 
             mine = (record.get("owner") or {}).get("pid") == os.getpid()
             # a requeued job meets the runs it completed before: skipped by their records, not run twice
             results.put(("done", wid, idx, record["status"], record.get("metric") if mine else "already completed, skipped"))
+        except (KeyboardInterrupt, interrupts.Interrupted):
+            return  # the job is stopping; the record says interrupted
         except UserError as e:
             results.put(("done", wid, idx, "crashed", f"error: {e}"))
         except Exception as e:  # the crashed record holds the traceback
@@ -117,6 +123,7 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
 
     A worker that dies (killed, out of memory) is replaced; the run it held stays ``running`` in its record,
     ``interrupted`` once its pid is gone, and is reported here as ``interrupted``."""
+    from . import interrupts
     from .mps import mps_daemon
 
     order = sorted(range(len(runs)), key=lambda i: -cost(runs[i]))
@@ -147,10 +154,8 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
             tasks.put(None)
         _say(f"{len(runs)} runs on {workers} worker(s), {threads} CPU thread(s) each" + (", MPS on" if mps_env else ""))
 
-        def stop(signum, frame):  # SLURM's time limit, timeout(1), kill: stop the workers, keep every record
-            raise SystemExit(128 + signum)
-
-        previous = signal.signal(signal.SIGTERM, stop)
+        # SLURM's time limit, timeout(1), kill: stop the workers (finally below), keep every record
+        previous = signal.signal(signal.SIGTERM, interrupts.raise_interrupted)
         try:
             while done < len(runs):
                 try:
@@ -174,6 +179,8 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
                 holding[wid] = None
                 statuses[idx] = status
                 done += 1
+                if status == "completed" and not isinstance(extra, str):
+                    interrupts.completed += 1
                 elapsed = time.time() - started
                 what = f"{extra:.4f}" if isinstance(extra, float) else (extra or "")
                 _say(f"worker {wid}: {_label(runs[idx])} {status} {what} ({done}/{len(runs)} done, "

@@ -161,19 +161,32 @@ def finite_or_none(x):
     return x if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-def write_record(path: Path, record: dict) -> None:
-    """Write via a temp file in the same directory and rename, so a reader never sees half a record."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write, binary: bool = False) -> None:
+    """Write a file through a temporary file in the same directory and a rename, so that a reader never sees
+    half of it; the file gets the process umask's permissions (a shared results directory stays readable)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, allow_nan=False)
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_record(path: Path, record: dict) -> None:
+    atomic_write(path, lambda f: json.dump(record, f, indent=1, allow_nan=False))
 
 
 def read_record(path: Path) -> dict | None:

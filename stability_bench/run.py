@@ -18,10 +18,11 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from . import metrics
+from . import interrupts, metrics
 from .claims import claim
 from .component_stats import ComponentStats
 from .config import ConfigError, validate
+from .interrupts import Interrupted
 from .data import load_encoded, select_subsets
 from .models import load_model, load_tokenizer
 from .records import (SCHEMA_VERSION, environment, finite_or_none, identity, identity_diff, is_self,
@@ -202,6 +203,10 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
                               selected_eval={"stage": chosen["stage"], "epoch": chosen["epoch"], "step": chosen["step"]},
                               dev_predictions=result.predictions,
                               failed=bool(chosen["metric"] <= record["majority_baseline"]))
+        except (KeyboardInterrupt, Interrupted):
+            record.update(status="interrupted", error="interrupted by Ctrl-C or SIGTERM")
+            log.warning("%s: interrupted", desc)
+            raise
         except Exception as e:
             record.update(status="crashed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
             log.error("%s: crashed: %s: %s", desc, type(e).__name__, e)
@@ -212,6 +217,8 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
             record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             write_record(path, record)
     if record["status"] == "completed":
+        interrupts.completed += 1
         log.info("%s: %s %.4f (majority %.4f%s) in %.0fs -> %s", desc, cfg.task.metric, record["metric"],
-                 record["majority_baseline"], ", FAILED" if record["failed"] else "", record["wall_time_s"], rdir)
+                 record["majority_baseline"], "; failed: not above the majority classifier" if record["failed"] else "",
+                 record["wall_time_s"], rdir)
     return record

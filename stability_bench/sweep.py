@@ -8,13 +8,11 @@ runs against what was declared, not only what exists on disk.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .records import live_status, method_dirname, method_params, read_record, record_path
+from .records import atomic_write, live_status, method_dirname, method_params, read_record, record_path
 
 SWEEP_FILE = "sweep.json"
 STATUS_ORDER = ("completed", "crashed", "diverged", "running", "interrupted", "missing")
@@ -46,13 +44,6 @@ class Cell:
         return live_status(rec)
 
 
-def _atomic_write_json(path: Path, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sweep.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
 def register_cells(cells: list[Cell]) -> None:
     """Add the cells to each experiment's sweep.json (union with earlier sweeps, keyed by run dir)."""
     by_exp: dict[str, list[Cell]] = {}
@@ -64,7 +55,8 @@ def register_cells(cells: list[Cell]) -> None:
         known = {c["run_dir"]: c for c in load_cells(Path(exp))}
         for c in group:
             known[c.run_dir] = {k: v for k, v in asdict(c).items() if k != "experiment_dir"}
-        _atomic_write_json(path, {"cells": sorted(known.values(), key=lambda c: c["run_dir"])})
+        cells_out = {"cells": sorted(known.values(), key=lambda c: c["run_dir"])}
+        atomic_write(path, lambda f: json.dump(cells_out, f, indent=1))
 
 
 def load_cells(experiment_dir: Path) -> list[dict]:
@@ -77,3 +69,24 @@ def load_cells(experiment_dir: Path) -> list[dict]:
 def count_line(cells: list[Cell]) -> str:
     counts = Counter(c.status() for c in cells)
     return ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])
+
+
+def problems(cells: list[Cell]) -> list[str]:
+    """One line per distinct reason why launched cells did not complete (crashed, diverged, interrupted, or
+    never started), with how many cells each covers."""
+    reasons: Counter = Counter()
+    for c in cells:
+        status = c.status()
+        if status in ("completed", "running"):
+            continue
+        if status == "missing":
+            reasons["did not start (see the error above)"] += 1
+            continue
+        try:
+            rec = read_record(Path(c.experiment_dir) / c.run_dir / "record.json") or {}
+        except (OSError, ValueError):
+            rec = {}
+        error = rec.get("error") if isinstance(rec, dict) else None
+        detail = {"diverged": "diverged (NaN or infinite loss)", "interrupted": "interrupted"}.get(status)
+        reasons[detail or f"crashed: {error or 'unreadable record'}"] += 1
+    return [f"{n} cell{'s' if n > 1 else ''} {why}" for why, n in reasons.most_common()]

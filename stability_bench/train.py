@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from .optim import linear_schedule
 
 log = logging.getLogger("stability_bench")
 steplog = logging.getLogger("stability_bench.steps")  # per-step lines: run.log only
+PROGRESS_EVERY_S = 30.0  # progress lines on a non-terminal output
+SHOW_BAR: bool | None = None  # None: a bar when stderr is a terminal; packed workers turn it off
 
 
 @dataclass
@@ -111,9 +114,12 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
         total = steps_per_epoch * stage.epochs
         warmup = int(t.warmup_ratio * total)
         peak = [g["lr"] for g in optimizer.param_groups]
+        # A bar on a terminal; redirected to a file, a plain progress line every PROGRESS_EVERY_S instead
+        # (carriage-return updates would glue onto the next log line there).
         bar = tqdm(total=total, desc=f"{desc} {stage.name}".strip(), unit="step", dynamic_ncols=True,
-                   mininterval=1.0, leave=False)
+                   mininterval=1.0, leave=False, disable=not (sys.stderr.isatty() if SHOW_BAR is None else SHOW_BAR))
         loss_sum, loss_n, t0 = torch.zeros((), device=device), 0, time.time()
+        shown = t0
         last = None
         for epoch in range(stage.epochs):
             evals_at = eval_steps(steps_per_epoch, t.evals_per_epoch, final_epoch=epoch == stage.epochs - 1)
@@ -149,9 +155,12 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
                     bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr_now:.2e}", refresh=False)
                     done = global_step - result.steps
                     elapsed = time.time() - t0
-                    steplog.info("%s step %d/%d epoch %.2f loss %.4f lr %.3e elapsed %.0fs eta %.0fs",
-                                 stage.name, done, total, epoch + i / steps_per_epoch, mean_loss, lr_now,
-                                 elapsed, elapsed / done * (total - done))
+                    line = (f"{stage.name} step {done}/{total} epoch {epoch + i / steps_per_epoch:.2f} loss {mean_loss:.4f} "
+                            f"lr {lr_now:.3e} elapsed {elapsed:.0f}s eta {elapsed / done * (total - done):.0f}s")
+                    steplog.info(line)
+                    if bar.disable and time.time() - shown >= PROGRESS_EVERY_S:
+                        shown = time.time()
+                        log.info("%s %s", desc, line)
                     if not math.isfinite(mean_loss):
                         bar.close()
                         log.warning("%s diverged: loss %s at step %d", desc, mean_loss, global_step)

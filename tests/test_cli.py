@@ -34,6 +34,8 @@ def test_one_run_then_a_second_invocation_skips_it(glue_dir, tmp_path):
     ("train.batch_size=-4", "error: train.batch_size=-4 is invalid"),
     ("method.threshold=-1", "error: method.threshold=-1.0 is invalid"),
     ("data.glue_dir=/nonexistent/glue", "error: data.glue_dir=/nonexistent/glue is not a directory"),
+    ("+data.max_train_sample=32", "error: data.max_train_sample is not a setting; did you mean data.max_train_samples?"),
+    ("+trian.lr=1", "error: trian is not a setting; did you mean train?"),
 ])
 def test_bad_values_give_one_line_errors_and_write_nothing(glue_dir, tmp_path, override, message):
     args = ["model=tiny_random", f"results_dir={tmp_path / 'r'}", f"data.glue_dir={glue_dir}", "method=cwgnc", override]
@@ -66,3 +68,58 @@ def test_a_setting_only_the_model_can_reject_is_recorded_as_crashed(glue_dir, tm
         "error: method.layers=5 is invalid: the model has 2 layers")
     rec = json.loads(next((tmp_path / "r").glob("**/record.json")).read_text())
     assert rec["status"] == "crashed" and "the model has 2 layers" in rec["error"]
+
+
+def test_an_error_before_the_record_exists_is_one_line_not_silence(glue_dir, tmp_path):
+    (tmp_path / "r").write_text("a file where the results directory should be")
+    out = cli("model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and str(tmp_path / "r") in last, out.stderr
+
+
+def test_a_sweep_with_crashed_cells_exits_non_zero_naming_each_reason_once(glue_dir, tmp_path):
+    out = cli("model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "train.epochs=1",
+              "model.random_init.num_attention_heads=3", "task=rte,mrpc", "seed=1,2", "-m", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr[-2000:]
+    lines = out.stderr.strip().splitlines()
+    crashed = [line for line in lines if "cells crashed: " in line]
+    assert crashed == [crashed[0]] and crashed[0].startswith("[sweep] 4 cells crashed: ValueError"), out.stderr[-2000:]
+    assert lines[-1].startswith("error: 4 of 4 launched cells did not complete")
+    assert any("progress: python -m stability_bench.status" in line for line in lines)
+
+
+@pytest.mark.parametrize("sig, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_stops_a_run_with_one_line_and_an_interrupted_record(glue_dir, tmp_path, sig, code):
+    import signal
+    import time
+    from conftest import write_glue
+    glue = write_glue(tmp_path / "glue", n_train=2000)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "stability_bench", "model=tiny_random", f"data.glue_dir={glue}",
+                             f"results_dir={tmp_path / 'r'}", "train.epochs=20", "train.batch_size=2", "seed=1,2", "-m"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    record = tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed1" / "record.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (record.exists() and "step" in (record.parent / "run.log").read_text()):
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert err.strip().splitlines()[-1] == "interrupted: 0 completed; re-run the same command to resume"
+    assert "Traceback" not in err
+    assert json.loads(record.read_text())["status"] == "interrupted"
+
+
+def test_records_sweep_files_and_caches_follow_the_umask(glue_dir, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-c", "import os, runpy, sys; os.umask(0o022); sys.argv = sys.argv[1:]; "
+           "runpy.run_module('stability_bench', run_name='__main__')", "stability_bench", "model=tiny_random",
+           f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "train.epochs=1", "seed=1,2", "-m"]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    files = [*(tmp_path / "r").glob("**/record.json"), *(tmp_path / "r").glob("**/sweep.json"),
+             *(tmp_path / "r").glob(".cache/tokenized/*.pt")]
+    assert len(files) == 4
+    for f in files:  # readable by the other users of a shared results directory
+        assert f.stat().st_mode & 0o777 == 0o644, f

@@ -86,4 +86,14 @@ class ResumableSweeper(BasicSweeper):
             eta = (time.time() - start) / done * (len(pending) - done)
             _say(f"{done}/{len(pending)} launched cells done; {plan.count_line(cells)}; eta {eta:.0f}s")
         _say(f"finished: {plan.count_line(cells)}")
+        exp = Path(pending[0].experiment_dir)
+        _say(f"results: {exp}; progress: python -m stability_bench.status {exp}; "
+             f"tables: python -m analysis {exp} --out {exp}/tables")
+        trouble = plan.problems(pending)
+        if trouble:
+            for line in trouble:
+                _say(line)
+            print(f"error: {sum(int(t.split()[0]) for t in trouble)} of {len(pending)} launched cells did not complete; "
+                  "run the same command again to retry them", file=sys.stderr)
+            sys.exit(1)
         return returns
