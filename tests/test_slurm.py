@@ -147,7 +147,7 @@ def test_packed_jobs_cancelled_midway_resume_without_running_anything_twice(slur
     assert len({r["owner"]["slurm_job"] for r in before.values()}) == 2  # two array tasks of four runs each
     done = {s for s, r in before.items() if r["status"] == "completed"}
     assert 4 <= len(done) < 8  # the other job finished; the cancelled one left some runs undone
-    assert all(r["status"] in ("completed", "running") for r in before.values())  # never failed, never crashed
+    assert all(r["status"] in ("completed", "running", "interrupted") for r in before.values())  # never failed or crashed
 
     rerun = subprocess.run(cmd, env=slurm, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
