@@ -1,7 +1,7 @@
 """NVIDIA's Multi-Process Service for the duration of a job: several processes' kernels then share the GPU
 at once instead of taking turns in time slices.
 
-Opt-in (``hydra.launcher.mps=true`` in a packed job; ``--mps`` in bench/gpu_concurrency.py). The daemon
+Opt-in (``hydra.launcher.mps=true`` in a packed job; ``--mps-k`` in bench/gpu_concurrency.py). The daemon
 gets its own pipe and log directories, so it never touches another user's MPS, and it is stopped when the
 job ends. Without ``nvidia-cuda-mps-control`` on the PATH the job says so in one line and runs without it.
 """
@@ -21,10 +21,10 @@ log = logging.getLogger("stability_bench")
 @contextmanager
 def mps_daemon(enabled: bool = True):
     """Yield the environment variables a client needs to reach the daemon ({} when MPS is off or missing)."""
-    binary = shutil.which("nvidia-cuda-mps-control")
     if not enabled:
         yield {}
         return
+    binary = shutil.which("nvidia-cuda-mps-control")
     if binary is None:
         log.warning("MPS requested but nvidia-cuda-mps-control is not on the PATH: the workers share the GPU without it")
         yield {}

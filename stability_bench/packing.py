@@ -4,11 +4,12 @@ A job is a list of fully resolved run configs. ``run_job`` starts ``workers`` pr
 imports once and then takes the job's runs one at a time from a shared queue (longest first, so the job
 ends with short runs and its workers finish together), calling the same ``run.execute`` as a run started
 on its own. A run's record, log and result are therefore the ones it would have alone; only ``owner``
-(host, pid, SLURM job) names the worker. Workers on one GPU share it; with several visible GPUs worker w
+(host, pid, worker, SLURM job) names the worker. Workers on one GPU share it; with several visible GPUs worker w
 uses GPU (w mod count). CPU threads are divided among the workers unless ``train.threads`` is set.
 
-A killed job leaves its finished records intact and its unfinished runs ``running`` in their records,
-which the liveness check turns into ``interrupted``: a re-run of the sweep launches only those.
+A stopped job (SIGTERM, Ctrl-C) leaves its finished records intact and its unfinished runs ``interrupted``; a
+killed one (kill -9) leaves them ``running``, which the liveness check turns into ``interrupted``. Either way a
+re-run of the sweep launches only those.
 """
 
 from __future__ import annotations
@@ -83,9 +84,6 @@ def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) 
     records.WORKER = wid
     train.SHOW_BAR = False  # many workers share one terminal: progress goes to each run.log and the job's lines
     interrupts.install()  # terminated by the job: the run in hand records "interrupted"
-
-    if threads:
-        torch.set_num_threads(threads)
     n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     while True:
         try:

@@ -71,22 +71,19 @@ def count_line(cells: list[Cell]) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])
 
 
-def problems(cells: list[Cell]) -> list[str]:
-    """One line per distinct reason why launched cells did not complete (crashed, diverged, interrupted, or
-    never started), with how many cells each covers."""
+def problems(cells: list[Cell]) -> Counter:
+    """Why launched cells did not complete (crashed with which error, diverged, interrupted, or never
+    started): each reason with the number of cells it covers."""
     reasons: Counter = Counter()
     for c in cells:
-        status = c.status()
+        try:
+            rec = read_record(Path(c.experiment_dir) / c.run_dir / "record.json")
+            status = live_status(rec)
+        except (OSError, ValueError):
+            rec, status = None, "crashed"
         if status in ("completed", "running"):
             continue
-        if status == "missing":
-            reasons["did not start (see the error above)"] += 1
-            continue
-        try:
-            rec = read_record(Path(c.experiment_dir) / c.run_dir / "record.json") or {}
-        except (OSError, ValueError):
-            rec = {}
         error = rec.get("error") if isinstance(rec, dict) else None
-        detail = {"diverged": "diverged (NaN or infinite loss)", "interrupted": "interrupted"}.get(status)
-        reasons[detail or f"crashed: {error or 'unreadable record'}"] += 1
-    return [f"{n} cell{'s' if n > 1 else ''} {why}" for why, n in reasons.most_common()]
+        reasons[{"missing": "did not start (see the error above)", "diverged": "diverged (NaN or infinite loss)",
+                 "interrupted": "interrupted"}.get(status) or f"crashed: {error or 'unreadable record'}"] += 1
+    return reasons

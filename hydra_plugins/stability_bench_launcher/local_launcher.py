@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
+
+from .common import job_returns, resolved_runs
 
 
 @dataclass
@@ -27,10 +29,6 @@ class LocalLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="local_packed", node=LocalLauncherConf, provider="stability_bench")
 
 
-class RunFailed(Exception):
-    """A run of a packed job did not complete (its record says why)."""
-
-
 class LocalLauncher(Launcher):
     def __init__(self, runs_per_job: Any = "all", workers_per_job: int = 1, mps: bool = False) -> None:
         self.runs_per_job, self.workers_per_job, self.mps = runs_per_job, workers_per_job, mps
@@ -40,12 +38,11 @@ class LocalLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from stability_bench.packing import as_container, check_packing, group_runs, run_job
+        from stability_bench.packing import check_packing, group_runs, run_job
 
         check_packing(self.runs_per_job, self.workers_per_job)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        loader = self.hydra_context.config_loader
-        runs = [as_container(loader.load_sweep_config(self.config, list(o))) for o in job_overrides]
+        runs = resolved_runs(self, job_overrides)
         statuses: list[Optional[str]] = [None] * len(runs)
         jobs = group_runs(runs, self.runs_per_job)
         for j, members in enumerate(jobs):
@@ -53,9 +50,4 @@ class LocalLauncher(Launcher):
                 print(f"[job] job {j + 1}/{len(jobs)}: {len(members)} runs", file=sys.stderr, flush=True)
             for i, status in zip(members, run_job([runs[i] for i in members], self.workers_per_job, self.mps)):
                 statuses[i] = status
-        out = []
-        for overrides, status in zip(job_overrides, statuses):
-            ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
-            ret.return_value = status  # completed | diverged | crashed | interrupted, as the sweep counts them
-            out.append(ret)
-        return out
+        return job_returns(job_overrides, statuses)

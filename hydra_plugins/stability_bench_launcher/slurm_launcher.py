@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+
+from .common import job_returns, resolved_runs
 
 PACKING_KEYS = ("runs_per_job", "workers_per_job", "mps")
 
@@ -55,7 +57,7 @@ class PackedSlurmLauncher(SlurmLauncher):
         super().__init__(**params)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from stability_bench.packing import as_container, check_packing, group_runs
+        from stability_bench.packing import check_packing, group_runs
 
         per_job, workers = self.packing.get("runs_per_job", 1), self.packing.get("workers_per_job", 1)
         check_packing(per_job, workers)
@@ -63,8 +65,7 @@ class PackedSlurmLauncher(SlurmLauncher):
             return super().launch(job_overrides, initial_job_idx)  # one run per array task, as before
         import submitit
 
-        loader = self.hydra_context.config_loader
-        runs = [as_container(loader.load_sweep_config(self.config, list(o))) for o in job_overrides]
+        runs = resolved_runs(self, job_overrides)
         groups = group_runs(runs, per_job)
         params = dict(self.params)
         executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
@@ -79,9 +80,4 @@ class PackedSlurmLauncher(SlurmLauncher):
         for group, job in zip(groups, jobs):
             for i, status in zip(group, job.results()[0]):
                 statuses[i] = status
-        out = []
-        for overrides, status in zip(job_overrides, statuses):
-            ret = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
-            ret.return_value = status
-            out.append(ret)
-        return out
+        return job_returns(job_overrides, statuses)

@@ -91,9 +91,9 @@ class ResumableSweeper(BasicSweeper):
              f"tables: python -m analysis {exp} --out {exp}/tables")
         trouble = plan.problems(pending)
         if trouble:
-            for line in trouble:
-                _say(line)
-            print(f"error: {sum(int(t.split()[0]) for t in trouble)} of {len(pending)} launched cells did not complete; "
+            for why, n in trouble.most_common():
+                _say(f"{n} cell{'s' if n > 1 else ''} {why}")
+            print(f"error: {sum(trouble.values())} of {len(pending)} launched cells did not complete; "
                   "run the same command again to retry them", file=sys.stderr)
             sys.exit(1)
         return returns
