@@ -62,9 +62,12 @@ def test_sweep_runs_as_a_slurm_job_array(slurm, glue_dir, tmp_path):
     assert acct.stdout.count("COMPLETED") == 4, acct.stdout
 
 
-def test_cancelled_job_is_completed_by_a_rerun_without_duplicates(slurm, glue_dir, tmp_path):
-    # Long enough (full RTE train set, 3 epochs) to be cancelled while running.
-    cmd = sweep_cmd(glue_dir, tmp_path / "r", "train.epochs=3", "train.batch_size=32")
+def test_cancelled_job_is_completed_by_a_rerun_without_duplicates(slurm, tmp_path):
+    from conftest import write_glue
+    # Long enough (400 examples, batches of 4, 2 epochs: 200 steps) to be cancelled while running; the 40-example
+    # fixture finished within the 3 s wait on an idle machine, so the cancel missed.
+    glue = write_glue(tmp_path / "glue", n_train=400)
+    cmd = sweep_cmd(glue, tmp_path / "r", "train.epochs=2", "train.batch_size=4")
     proc = subprocess.Popen(cmd, env=slurm, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victim = None
     deadline = time.time() + 300
