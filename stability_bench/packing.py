@@ -90,7 +90,8 @@ def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) 
             item = tasks.get()
         except (KeyboardInterrupt, interrupts.Interrupted):
             return
-        if item is None:
+        if item is None:  # the job is done: a terminate() while this process exits needs no record
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             return
         idx, container = item
         results.put(("start", wid, idx, None, None))
@@ -185,6 +186,9 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
                      f"{elapsed:.0f}s, eta {elapsed / done * (len(runs) - done):.0f}s)")
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if done == len(runs):  # the workers have their stop markers and are exiting
+                for p in procs.values():
+                    p.join(timeout=10)
             for p in procs.values():
                 if p.is_alive():
                     p.terminate()

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Sweeps that outlive one command on a lent GPU machine (RESULTS.md, Setting 2).
+# Such a machine stops each command after 10 minutes but stays warm, with the processes that a command started
+# in a process session of their own, while the next command follows within ~30 s. So `start` launches the
+# sweeps (one after another) in their own session, each later `wait` saves the records into $OUT while they
+# run, and `stop` ends them as SLURM would at a time limit (SIGTERM: running runs record `interrupted`) and
+# saves. No run is cut at a command's boundary; the next session resumes from the saved records.
+#   bash launch/gpu_session.sh start SECONDS RECORDS.tar.gz 'SWEEP ARGS' ['SWEEP ARGS' ...]
+#   bash launch/gpu_session.sh wait SECONDS
+#   bash launch/gpu_session.sh stop
+# Each sweep runs: python3 -m stability_bench model=minilm_l6 results_dir=results hydra/launcher=local
+#   hydra.launcher.mps=true SWEEP ARGS -m
+# e.g. start 480 analysis/study_gpu/records.tar.gz '+sweep=table1 hydra.launcher.workers_per_job=14' \
+#   '+sweep=table2 hydra.launcher.workers_per_job=14'
+# The host needs the offline bundle in .gpu_bundle (bash ../shared/gpu_host/bundle.sh .gpu_bundle, carried along).
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/gpu_session_out} STATE=/tmp/gpu_session PY=${PY:-python3}
+mkdir -p "$OUT" "$STATE" results
+[ -f .gpu_bundle/env.sh ] && source .gpu_bundle/env.sh
+
+save() {
+  tar czf "$OUT/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims results && mv "$OUT/records.tmp.tar.gz" "$OUT/records.tar.gz"
+  [ -f $STATE/sweeps.log ] && grep -v "^\[job\] worker" $STATE/sweeps.log > "$OUT/sweeps.log"
+}
+alive() { [ -f $STATE/runner.pid ] && kill -0 "$(cat $STATE/runner.pid)" 2>/dev/null; }
+watch() {  # save every 40 s until SECONDS have passed or the sweeps have ended, then report
+  local end=$(( $(date +%s) + $1 ))
+  while alive && [ "$(date +%s)" -lt $end ]; do sleep 10; [ $(( $(date +%s) % 40 )) -lt 10 ] && save; done
+  save
+  for e in results/*/; do [ -f "$e/sweep.json" ] || continue; echo "$e: $($PY -m stability_bench.status "$e" | tail -1)"; done
+  alive && echo "sweeps still running" || { echo "sweeps ended:"; grep -v "^\[job\] worker" $STATE/sweeps.log | tail -4; }
+}
+
+case "$1" in
+start)
+  LIMIT=$2 RECORDS=$3; shift 3
+  if [ -z "${SKIP_SETUP:-}" ]; then
+    bash .gpu_bundle/setup_on_host.sh .gpu_bundle >/dev/null && source .gpu_bundle/env.sh || exit 1
+  fi
+  [ -f "$RECORDS" ] && tar xzf "$RECORDS"
+  rm -f $STATE/stop
+  { echo 'cd "$1"; shift'
+    echo 'for args in "$@"; do [ -f /tmp/gpu_session/stop ] && break'
+    echo "  $PY -m stability_bench model=${MODEL:-minilm_l6} results_dir=results hydra/launcher=local hydra.launcher.mps=true \$args -m &"
+    echo '  echo $! > /tmp/gpu_session/sweep.pid; wait $!; echo "sweep exit $? ($args)"; done'; } > $STATE/runner.sh
+  setsid bash $STATE/runner.sh "$PWD" "$@" > $STATE/sweeps.log 2>&1 < /dev/null &
+  echo $! > $STATE/runner.pid
+  echo "started $(date -u +%T): $*"
+  watch "$LIMIT" ;;
+wait) watch "$2" ;;
+stop)
+  touch $STATE/stop
+  alive && kill -TERM "$(cat $STATE/sweep.pid)" 2>/dev/null
+  for _ in $(seq 90); do alive || break; sleep 1; done
+  watch 0 ;;
+*) echo "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS | stop" >&2; exit 2 ;;
+esac
