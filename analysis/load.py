@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from stability_bench.records import SCHEMA_VERSION, live_status, method_dirname
+from stability_bench.records import method_dirname, read_record_checked
 from stability_bench.sweep import SWEEP_FILE
 
 from .paper import FIXED_FAILURE_THRESHOLDS
 
-REQUIRED = ("status", "task", "model", "method", "seed", "metric_name")
 COLUMNS = ["experiment", "task", "model", "method", "params", "threshold", "p", "seed", "init_seed", "data_seed",
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
            "precision", "run_dir"]
@@ -53,7 +52,7 @@ def mixed_precision(runs: pd.DataFrame) -> list[str]:
 def _row(rec: dict, experiment: str, run_dir: str) -> dict:
     params = rec["method"].get("params", {}) if isinstance(rec["method"], dict) else {}
     name = rec["method"]["name"] if isinstance(rec["method"], dict) else str(rec["method"])
-    status = live_status(rec)
+    status = rec["status"]  # as written: the analysis never asks whether a running run is alive
     metric = rec.get("metric") if status == "completed" else None
     baseline = rec.get("majority_baseline")
     fixed = FIXED_FAILURE_THRESHOLDS.get(rec["task"])
@@ -73,24 +72,11 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
 
 
 def read_one(path: Path) -> tuple[dict | None, str | None]:
-    """(record, None) or (None, reason)."""
-    try:
-        rec = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        return None, f"unreadable: {e}"
-    except json.JSONDecodeError as e:
-        return None, f"not valid JSON (truncated or corrupt): {e.msg} at char {e.pos}"
-    if not isinstance(rec, dict):
-        return None, "not a JSON object"
-    version = rec.get("schema_version")
-    if version != SCHEMA_VERSION:
-        return None, f"schema_version {version!r} is not supported (this analysis reads version {SCHEMA_VERSION})"
-    missing = [k for k in REQUIRED if k not in rec]
-    if missing:
-        return None, f"missing fields: {', '.join(missing)}"
-    if not isinstance(rec["method"], dict) or "name" not in rec["method"]:
-        return None, "field 'method' has no name"
-    return rec, None
+    """(record, None) or (None, why it is corrupt: stability_bench.records.read_record_checked)."""
+    rec, problem = read_record_checked(path)
+    if rec is None and problem is None:
+        return None, "vanished while being read"
+    return rec, problem
 
 
 def load_runs(root: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:

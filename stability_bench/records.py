@@ -16,6 +16,8 @@ import platform
 import socket
 import subprocess
 import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ RECORD_FILE = "record.json"
 WORKER: int | None = None  # set in a packed job's worker process (stability_bench.packing)
 
 
-def _boot_id() -> str | None:
+def boot_id() -> str | None:
     """This boot of this host: a pid seen on another boot (a fresh cloud VM of the same name) is not alive."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -40,7 +42,7 @@ def owner() -> dict:
     job = os.environ.get("SLURM_JOB_ID")
     if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
         job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
-    return {"host": socket.gethostname(), "boot_id": _boot_id(), "pid": os.getpid(), "worker": WORKER,
+    return {"host": socket.gethostname(), "boot_id": boot_id(), "pid": os.getpid(), "worker": WORKER,
             "slurm_job": job}
 
 
@@ -54,46 +56,59 @@ def is_self(other: dict | None) -> bool:
     return (other.get("host"), other.get("pid")) == (me["host"], me["pid"])
 
 
-def owner_alive(other: dict | None) -> bool:
-    """Is the process or SLURM job that wrote a ``running`` record still alive?"""
-    if not other:
-        return False
-    if other.get("slurm_job"):
-        try:
-            q = subprocess.run(["squeue", "-h", "-j", other["slurm_job"], "-o", "%T"], capture_output=True,
-                               text=True, timeout=30)
-            return q.returncode == 0 and q.stdout.strip() in ("RUNNING", "PENDING", "CONFIGURING", "COMPLETING",
-                                                               "REQUEUED", "RESIZING", "SUSPENDED")
-        except (OSError, subprocess.SubprocessError):
-            pass
-    if other.get("host") == socket.gethostname() and other.get("pid") \
-            and other.get("boot_id", _boot_id()) == _boot_id():
-        try:
-            os.kill(other["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not _zombie(other["pid"])
-    return False
+@dataclass
+class Record:
+    """What ``record.json`` holds, in this order (schema version 1). Written ``running`` when training starts
+    and again at the end; the fields from ``environment`` on are written once known (absent until then, and
+    absent when they do not apply: ``error`` for crashed and interrupted runs only, and so on)."""
+
+    schema_version: int = SCHEMA_VERSION
+    status: str = "running"  # running | completed | diverged | crashed | interrupted
+    experiment: str = ""
+    task: str = ""
+    model: str = ""  # the model config's name
+    method: dict = field(default_factory=dict)  # {"name": recipe preset, "params": its parameters}
+    seed: int = 0  # the run's seed (its directory name)
+    init_seed: int = 0  # seed of the classifier's initialisation (= seed unless set)
+    data_seed: int = 0  # seed of the data order and dropout (= seed unless set)
+    metric_name: str = ""  # accuracy | f1 | mcc: the task's table metric
+    metric: float | None = None  # the selected evaluation's metric (completed runs)
+    majority_baseline: float | None = None  # the metric of the majority classifier on the dev set
+    failed: bool | None = None  # metric <= majority baseline (completed runs)
+    label_names: list = field(default_factory=list)
+    n_train: int = 0  # training examples used
+    n_dev: int = 0  # dev examples evaluated
+    tokenization_cache_hit: bool = False
+    data_load_s: float = 0.0  # tokenizer load + tokenization (or cache read)
+    identity: dict = field(default_factory=dict)  # the settings that make two runs the same run (identity())
+    config: dict = field(default_factory=dict)  # the whole resolved config
+    started_at: str = ""
+    owner: dict = field(default_factory=dict)  # host, boot, pid, packed-job worker, SLURM job (owner())
+    environment: dict | None = None  # library versions, git commit, device (environment())
+    model_load_s: float | None = None
+    n_parameters: int | None = None
+    train_time_s: float | None = None
+    process_start_to_first_step_s: float | None = None  # a run's fixed cost, from its process's start
+    component_stats: str | None = None  # file of per-component statistics (train.component_stats_every)
+    steps: int | None = None  # optimizer steps taken
+    evals: list | None = None  # every dev evaluation: stage, epoch, step, metric, metrics, seconds
+    stages: list | None = None  # per training stage (multi-stage recipes): its last evaluation
+    loss_curve: list | None = None  # [step, training loss] every train.log_every steps
+    metrics: dict | None = None  # accuracy, f1 and mcc of the selected evaluation
+    selected_eval: dict | None = None  # which evaluation gave the metric (train.select)
+    dev_predictions: list | None = None  # the selected evaluation's predicted label of each dev example
+    diverged_at_step: int | None = None
+    error: str | None = None  # crashed or interrupted: why
+    traceback: str | None = None  # crashed: where
+    wall_time_s: float | None = None  # from the start of data loading to the record's last write
+    finished_at: str | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: v for k, v in d.items() if not (v is None and k in _WRITTEN_ONCE_KNOWN)}
 
 
-def _zombie(pid: int) -> bool:
-    """A killed process whose parent died too stays a zombie where nothing reaps orphans (containers)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def live_status(record: dict | None) -> str:
-    """A record's status, with ``running`` split into live ``running`` and dead ``interrupted``."""
-    if record is None:
-        return "missing"
-    status = record.get("status", "crashed")
-    if status == "running" and not owner_alive(record.get("owner")):
-        return "interrupted"
-    return status
+_WRITTEN_ONCE_KNOWN = {f.name for f in fields(Record)[[f.name for f in fields(Record)].index("environment"):]}
 
 
 def _fmt(value: Any) -> str:
@@ -185,16 +200,57 @@ def atomic_write(path: Path, write, binary: bool = False) -> None:
             os.unlink(tmp)
 
 
-def write_record(path: Path, record: dict) -> None:
-    atomic_write(path, lambda f: json.dump(record, f, indent=1, allow_nan=False))
+def write_record(path: Path, record: "Record | dict") -> None:
+    data = record.to_dict() if isinstance(record, Record) else record
+    atomic_write(path, lambda f: json.dump(data, f, indent=1, allow_nan=False))
 
 
 def read_record(path: Path) -> dict | None:
+    """The record at ``path`` (None when there is none); raises on an unreadable file."""
     try:
         with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
         return None
+
+
+REQUIRED = ("status", "task", "model", "method", "seed", "metric_name")
+STATUSES = ("running", "completed", "diverged", "crashed", "interrupted")
+
+
+def read_record_checked(path: Path) -> tuple[dict | None, str | None]:
+    """(record, None); (None, None) when there is none; (None, why) for a corrupt one: unreadable, not a JSON
+    object, of another schema, without the fields every record has, or ``completed`` without a finite metric.
+    A corrupt record is never trusted (the sweep moves it aside and re-runs the cell)."""
+    try:
+        rec = read_record(path)
+    except (OSError, UnicodeDecodeError) as e:
+        return None, f"unreadable: {e}"
+    except json.JSONDecodeError as e:
+        return None, f"not valid JSON (truncated or corrupt): {e.msg} at char {e.pos}"
+    if rec is None:
+        return None, None
+    if not isinstance(rec, dict):
+        return None, "not a JSON object"
+    if rec.get("schema_version") != SCHEMA_VERSION:
+        return None, f"schema_version {rec.get('schema_version')!r} is not {SCHEMA_VERSION}"
+    missing = [k for k in REQUIRED if k not in rec]
+    if missing:
+        return None, f"missing fields: {', '.join(missing)}"
+    if rec["status"] not in STATUSES:
+        return None, f"status {rec['status']!r} is not one of {', '.join(STATUSES)}"
+    if not isinstance(rec["method"], dict) or "name" not in rec["method"]:
+        return None, "field 'method' has no name"
+    if rec["status"] == "completed" and finite_or_none(rec.get("metric")) is None:
+        return None, f"completed without a finite metric ({rec.get('metric')!r})"
+    return rec, None
+
+
+def move_aside(path: Path) -> Path:
+    """Keep a corrupt record for inspection (``record.json.corrupt-<time>``) and free its place."""
+    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    os.replace(path, target)
+    return target
 
 
 def _git_commit() -> str | None:

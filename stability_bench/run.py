@@ -25,8 +25,9 @@ from .config import ConfigError, validate
 from .interrupts import Interrupted
 from .data import load_encoded, select_subsets
 from .models import load_model, load_tokenizer
-from .records import (SCHEMA_VERSION, environment, finite_or_none, identity, identity_diff, is_self,
-                      live_status, method_params, owner, read_record, record_path, write_record)
+from .liveness import Liveness
+from .records import (Record, environment, finite_or_none, identity, identity_diff, is_self, method_params,
+                      move_aside, owner, read_record_checked, record_path, write_record)
 from .recipes import build_method
 from .train import fit
 
@@ -75,10 +76,16 @@ def run_log(path: Path):
         handler.close()
 
 
+def check_config(cfg):
+    """Every check a config can fail without loading anything (keys, values, the recipe's params); the sweep
+    runs it on every cell before it declares or launches any. Returns the recipe."""
+    validate(cfg)
+    return build_method(cfg.method, cfg.train)
+
+
 def execute(cfg, job_num: int | None = None) -> dict:
     """Run one configured fine-tuning run and return its record (``job_num``: its index in a sweep)."""
-    validate(cfg)
-    method = build_method(cfg.method, cfg.train)
+    method = check_config(cfg)
     device = pick_device(cfg.train.device, job_num)
     if cfg.train.precision == "bf16" and device.type != "cuda":
         raise ConfigError("train.precision=bf16 is for GPUs: use fp32 on the CPU")
@@ -90,7 +97,7 @@ def execute(cfg, job_num: int | None = None) -> dict:
     rdir = path.parent
     desc = f"{cfg.task.name} {cfg.method.name} {rdir.name}"
 
-    existing = read_record(path)
+    existing, _ = read_record_checked(path)  # a corrupt record is moved aside below, under the claim
     skip = _already_done(cfg, existing, ident, path, desc)
     if skip is not None:
         return skip
@@ -111,7 +118,10 @@ def execute(cfg, job_num: int | None = None) -> dict:
             log.info("%s: claimed by another live process, skipping", desc)
             return existing if existing is not None else {"status": "running"}
         # re-read under the claim: the process that held it may have completed this run meanwhile
-        skip = _already_done(cfg, read_record(path), ident, path, desc)
+        existing, problem = read_record_checked(path)
+        if problem:
+            log.warning("%s: corrupt record (%s) moved to %s; running the cell again", desc, problem, move_aside(path))
+        skip = _already_done(cfg, existing, ident, path, desc)
         if skip is not None:
             return skip
         return _run(cfg, method, device, container, ident, params, path, desc, tokenizer, data, cache_hit,
@@ -129,7 +139,7 @@ def _already_done(cfg, existing: dict | None, ident: dict, path: Path, desc: str
                  existing.get("metric_name"), existing.get("metric") or float("nan"))
         return existing
     if existing is not None and not cfg.force and not is_self(existing.get("owner")) \
-            and live_status(existing) == "running":
+            and Liveness().status(existing) == "running":
         log.info("%s: already running (%s), skipping", desc, existing.get("owner"))
         return existing
     return None
@@ -144,81 +154,66 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
     data_seed = seed if cfg.data_seed is None else cfg.data_seed
     dev_labels = data["dev"].labels
     num_labels = len(cfg.task.label_names)
-    record = {
-        "schema_version": SCHEMA_VERSION,
-        "status": "running",
-        "experiment": cfg.experiment,
-        "task": cfg.task.name,
-        "model": cfg.model.name,
-        "method": {"name": cfg.method.name, "params": params},
-        "seed": seed, "init_seed": init_seed, "data_seed": data_seed,
-        "metric_name": cfg.task.metric,
-        "metric": None,
-        "majority_baseline": metrics.majority_baseline(cfg.task.metric, dev_labels),
-        "failed": None,
-        "label_names": list(cfg.task.label_names),
-        "n_train": len(data["train"]), "n_dev": len(dev_labels),
-        "tokenization_cache_hit": cache_hit,
-        "data_load_s": data_load_s,  # tokenizer load + tokenization (or cache read)
-        "identity": ident,
-        "config": container,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "owner": owner(),
-    }
+    record = Record(
+        experiment=cfg.experiment, task=cfg.task.name, model=cfg.model.name,
+        method={"name": cfg.method.name, "params": params},
+        seed=seed, init_seed=init_seed, data_seed=data_seed,
+        metric_name=cfg.task.metric, majority_baseline=metrics.majority_baseline(cfg.task.metric, dev_labels),
+        label_names=list(cfg.task.label_names), n_train=len(data["train"]), n_dev=len(dev_labels),
+        tokenization_cache_hit=cache_hit, data_load_s=data_load_s, identity=ident, config=container,
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), owner=owner(),
+    )
     rdir.mkdir(parents=True, exist_ok=True)
     write_record(path, record)
     with run_log(rdir / "run.log"):
         try:
-            record["environment"] = environment(device)
+            record.environment = environment(device)
             t_model = time.time()
             model = load_model(cfg.model, num_labels, init_seed)
             model = method.prepare_model(model).to(device)
-            record["model_load_s"] = round(time.time() - t_model, 3)
+            record.model_load_s = round(time.time() - t_model, 3)
             torch.manual_seed(data_seed)
             method.pretrain(model, data["train"], tokenizer, device)
-            record["n_parameters"] = sum(p.numel() for p in model.parameters())
+            record.n_parameters = sum(p.numel() for p in model.parameters())
             stats = ComponentStats(model, cfg.train.component_stats_every) if cfg.train.component_stats_every else None
             log.info("%s: start (%d train / %d dev examples, device %s)", desc, len(data["train"]), len(dev_labels), device)
             t_train = time.time()
             result = fit(model, method, data, cfg.task, cfg.train, device, data_seed, stats, desc,
                          cfg.data.group_by_length)
-            record["train_time_s"] = round(time.time() - t_train, 3)
+            record.train_time_s = round(time.time() - t_train, 3)
             started = process_start_time()
             if started is not None and result.first_step_at is not None:
-                record["process_start_to_first_step_s"] = round(result.first_step_at - started, 3)
+                record.process_start_to_first_step_s = round(result.first_step_at - started, 3)
             if stats is not None:
                 stats.save(rdir / "component_stats.npz")
-                record["component_stats"] = "component_stats.npz"
-            record.update(
-                steps=result.steps,
-                evals=result.evals,
-                stages=result.stages,
-                loss_curve=[[s, finite_or_none(v)] for s, v in result.loss_curve],
-            )
+                record.component_stats = "component_stats.npz"
+            record.steps, record.evals, record.stages = result.steps, result.evals, result.stages
+            record.loss_curve = [[s, finite_or_none(v)] for s, v in result.loss_curve]
             if result.diverged_at is not None:
-                record.update(status="diverged", diverged_at_step=result.diverged_at)
+                record.status, record.diverged_at_step = "diverged", result.diverged_at
             else:
                 chosen = result.chosen
-                record.update(status="completed", metric=chosen["metric"], metrics=chosen["metrics"],
-                              selected_eval={"stage": chosen["stage"], "epoch": chosen["epoch"], "step": chosen["step"]},
-                              dev_predictions=result.predictions,
-                              failed=bool(chosen["metric"] <= record["majority_baseline"]))
+                record.status, record.metric, record.metrics = "completed", chosen["metric"], chosen["metrics"]
+                record.selected_eval = {"stage": chosen["stage"], "epoch": chosen["epoch"], "step": chosen["step"]}
+                record.dev_predictions = result.predictions
+                record.failed = bool(chosen["metric"] <= record.majority_baseline)
         except (KeyboardInterrupt, Interrupted):
-            record.update(status="interrupted", error="interrupted by Ctrl-C or SIGTERM")
+            record.status, record.error = "interrupted", "interrupted by Ctrl-C or SIGTERM"
             log.warning("%s: interrupted", desc)
             raise
         except Exception as e:
-            record.update(status="crashed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+            record.status, record.error = "crashed", f"{type(e).__name__}: {e}"
+            record.traceback = traceback.format_exc()
             log.error("%s: crashed: %s: %s", desc, type(e).__name__, e)
             e.recorded_in = str(path)  # a setting only the model could reject: recorded, not silent
             raise
         finally:
-            record["wall_time_s"] = round(time.time() - t_start, 3)
-            record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            record.wall_time_s = round(time.time() - t_start, 3)
+            record.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             write_record(path, record)
-    if record["status"] == "completed":
+    if record.status == "completed":
         interrupts.completed += 1
-        log.info("%s: %s %.4f (majority %.4f%s) in %.0fs -> %s", desc, cfg.task.metric, record["metric"],
-                 record["majority_baseline"], "; failed: not above the majority classifier" if record["failed"] else "",
-                 record["wall_time_s"], rdir)
-    return record
+        log.info("%s: %s %.4f (majority %.4f%s) in %.0fs -> %s", desc, cfg.task.metric, record.metric,
+                 record.majority_baseline, "; failed: not above the majority classifier" if record.failed else "",
+                 record.wall_time_s, rdir)
+    return record.to_dict()

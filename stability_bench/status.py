@@ -1,6 +1,6 @@
 """``python -m stability_bench.status <experiment or results dir>``: per task x method, how many
 runs are completed, crashed, diverged, running, interrupted (a ``running`` record whose process
-or SLURM job is gone) and missing.
+or SLURM job is gone), corrupt (listed by path) and missing.
 
 Missing is counted against the cells declared in each experiment's ``sweep.json``; records on
 disk that no sweep declared (single runs) are counted too.
@@ -9,13 +9,13 @@ disk that no sweep declared (single runs) are counted too.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .records import RECORD_FILE, live_status
-from .sweep import STATUS_ORDER, SWEEP_FILE, load_cells
+from .liveness import Liveness
+from .records import RECORD_FILE, read_record_checked
+from .sweep import STATUS_ORDER, SWEEP_FILE, SweepFileError, load_cells
 
 
 def experiment_dirs(root: Path) -> list[Path]:
@@ -26,28 +26,35 @@ def experiment_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _status(path: Path) -> str:
-    try:
-        return live_status(json.loads(path.read_text()))
-    except FileNotFoundError:
-        return "missing"
-    except (OSError, ValueError):
-        return "crashed"
-
-
-def collect(root: Path) -> dict[tuple[str, str, str], Counter]:
-    """(experiment, task, method dir) -> Counter of statuses."""
+def collect(root: Path, notes: list[str] | None = None) -> dict[tuple[str, str, str], Counter]:
+    """(experiment, task, method dir) -> Counter of statuses. ``notes`` gets a line per corrupt record (by
+    path) and per unreadable sweep.json."""
+    notes = [] if notes is None else notes
     table: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
+    live = Liveness()
+
+    def status(path: Path) -> str:
+        rec, problem = read_record_checked(path)
+        if problem:
+            notes.append(f"corrupt: {path}: {problem} (a re-run of the sweep moves it aside and runs the cell again)")
+            return "corrupt"
+        return live.status(rec)
+
     for exp in experiment_dirs(root):
         seen = set()
-        for cell in load_cells(exp):
+        try:
+            cells = load_cells(exp)
+        except SweepFileError as e:
+            notes.append(f"warning: {e}; counting the records on disk only")
+            cells = []
+        for cell in cells:
             seen.add(cell["run_dir"])
-            table[(exp.name, cell["task"], cell["method"])][_status(exp / cell["run_dir"] / RECORD_FILE)] += 1
+            table[(exp.name, cell.get("task", "?"), cell.get("method", "?"))][status(exp / cell["run_dir"] / RECORD_FILE)] += 1
         for rec in exp.glob(f"*/*/*/{RECORD_FILE}"):
             rel = str(rec.parent.relative_to(exp))
             if rel not in seen:
                 task, method, _ = rel.split("/")
-                table[(exp.name, task, method)][_status(rec)] += 1
+                table[(exp.name, task, method)][status(rec)] += 1
     return table
 
 
@@ -66,7 +73,10 @@ def main(argv=None) -> int:
     if not args.path.is_dir():
         print(f"error: {args.path} is not a directory", file=sys.stderr)
         return 2
-    table = collect(args.path)
+    notes: list[str] = []
+    table = collect(args.path, notes)
+    for line in notes:
+        print(line, file=sys.stderr)
     if not table:
         print(f"error: no sweep.json or record.json under {args.path}", file=sys.stderr)
         return 2

@@ -12,11 +12,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .records import atomic_write, live_status, method_dirname, method_params, read_record, record_path
+from .liveness import Liveness
+from .records import RECORD_FILE, atomic_write, method_dirname, method_params, read_record_checked, record_path
 
 SWEEP_FILE = "sweep.json"
-STATUS_ORDER = ("completed", "crashed", "diverged", "running", "interrupted", "missing")
-TO_RUN = ("crashed", "diverged", "interrupted", "missing")  # what a re-run launches
+STATUS_ORDER = ("completed", "crashed", "diverged", "running", "interrupted", "corrupt", "missing")
+TO_RUN = ("crashed", "diverged", "interrupted", "corrupt", "missing")  # what a re-run launches
 
 
 @dataclass
@@ -36,12 +37,12 @@ class Cell:
         return cls(list(overrides), str(exp), str(path.parent.relative_to(exp)), cfg.task.name,
                    method_dirname(cfg.method.name, method_params(cfg.method)), cfg.model.name, int(cfg.seed))
 
-    def status(self) -> str:
-        try:
-            rec = read_record(Path(self.experiment_dir) / self.run_dir / "record.json")
-        except (OSError, ValueError):
-            return "crashed"  # unreadable record: run again
-        return live_status(rec)
+    @property
+    def record_path(self) -> Path:
+        return Path(self.experiment_dir) / self.run_dir / RECORD_FILE
+
+    def status(self, liveness: Liveness | None = None) -> str:
+        return (liveness or Liveness()).path_status(self.record_path)
 
 
 def register_cells(cells: list[Cell]) -> None:
@@ -52,22 +53,42 @@ def register_cells(cells: list[Cell]) -> None:
     for exp, group in by_exp.items():
         path = Path(exp) / SWEEP_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        known = {c["run_dir"]: c for c in load_cells(Path(exp))}
+        known = {c["run_dir"]: c for c in load_cells(Path(exp), strict=False)}  # unreadable: rebuilt from these
         for c in group:
             known[c.run_dir] = {k: v for k, v in asdict(c).items() if k != "experiment_dir"}
         cells_out = {"cells": sorted(known.values(), key=lambda c: c["run_dir"])}
         atomic_write(path, lambda f: json.dump(cells_out, f, indent=1))
 
 
-def load_cells(experiment_dir: Path) -> list[dict]:
+class SweepFileError(ValueError):
+    """sweep.json cannot be read (truncated, edited); the sweep command rebuilds it."""
+
+
+def load_cells(experiment_dir: Path, strict: bool = True) -> list[dict]:
+    """The cells declared in ``sweep.json`` ([] when there is none). An unreadable file raises
+    ``SweepFileError`` (``strict``) or counts as empty (a sweep rebuilds it from its command)."""
     path = Path(experiment_dir) / SWEEP_FILE
-    if not path.exists():
+    try:
+        cells = json.loads(path.read_text())["cells"]
+        if not isinstance(cells, list) or not all(isinstance(c, dict) and "run_dir" in c for c in cells):
+            raise TypeError("cells is not a list of cells")
+        return cells
+    except FileNotFoundError:
         return []
-    return json.loads(path.read_text())["cells"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        if strict:
+            raise SweepFileError(f"{path} cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
+                                 "re-run the sweep command to rebuild it") from None
+        return []
+
+
+def statuses(cells: list[Cell]) -> list[str]:
+    live = Liveness()  # one SLURM query for all of them
+    return [c.status(live) for c in cells]
 
 
 def count_line(cells: list[Cell]) -> str:
-    counts = Counter(c.status() for c in cells)
+    counts = Counter(statuses(cells))
     return ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])
 
 
@@ -75,15 +96,14 @@ def problems(cells: list[Cell]) -> Counter:
     """Why launched cells did not complete (crashed with which error, diverged, interrupted, or never
     started): each reason with the number of cells it covers."""
     reasons: Counter = Counter()
+    live = Liveness()
     for c in cells:
-        try:
-            rec = read_record(Path(c.experiment_dir) / c.run_dir / "record.json")
-            status = live_status(rec)
-        except (OSError, ValueError):
-            rec, status = None, "crashed"
+        rec, problem = read_record_checked(c.record_path)
+        status = "corrupt" if problem else live.status(rec)
         if status in ("completed", "running"):
             continue
-        error = rec.get("error") if isinstance(rec, dict) else None
+        error = rec.get("error") if rec else None
         reasons[{"missing": "did not start (see the error above)", "diverged": "diverged (NaN or infinite loss)",
-                 "interrupted": "interrupted"}.get(status) or f"crashed: {error or 'unreadable record'}"] += 1
+                 "interrupted": "interrupted", "corrupt": f"have a corrupt record ({problem})"}.get(status)
+                or f"crashed: {error or 'no error recorded'}"] += 1
     return reasons

@@ -82,8 +82,11 @@ def test_a_packed_sweep_runs_each_cell_once_and_resumes_after_a_kill(tmp_path):
                             start_new_session=True)
     deadline = time.time() + 120
     recs = lambda: [json.loads(p.read_text()) for p in (tmp_path / "r").glob("**/record.json")]  # noqa: E731
-    while time.time() < deadline and not any(r["status"] == "completed" for r in recs()):
-        time.sleep(0.2)
+    def mid_sweep():  # one run done and another one under way
+        statuses = {r["status"] for r in recs()}
+        return {"completed", "running"} <= statuses
+    while time.time() < deadline and not mid_sweep():
+        time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole job, workers included, as a node failure would
     proc.communicate(timeout=60)
     before = {r["seed"]: r for r in recs()}

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 
 @dataclass
@@ -35,6 +35,22 @@ def _say(msg: str) -> None:
     print(f"[sweep] {msg}", file=sys.stderr, flush=True)
 
 
+def _check_cells(grid, configs) -> None:
+    from stability_bench.config import UserError
+    from stability_bench.run import check_config
+
+    for overrides, cfg in zip(grid, configs):
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.pop("hydra", None)  # what the job sees
+        try:
+            check_config(cfg)
+        except UserError as e:
+            cell = " ".join(o for o in overrides if not o.startswith("hydra"))
+            print(f"error: {e} (in the cell {cell}); nothing was launched", file=sys.stderr)
+            sys.exit(2)
+
+
 class ResumableSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from stability_bench import sweep as plan
@@ -46,9 +62,10 @@ class ResumableSweeper(BasicSweeper):
             print("error: the sweep has no cells: a swept key has an empty list of values (e.g. seed)", file=sys.stderr)
             sys.exit(2)
         configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(o)) for o in grid]
+        _check_cells(grid, configs)  # a bad value in any cell: nothing is declared or launched
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
         plan.register_cells(cells)
-        statuses = [c.status() for c in cells]
+        statuses = plan.statuses(cells)
         pending = [c for c, cfg, s in zip(cells, configs, statuses) if cfg.force or s in plan.TO_RUN]
         done_or_live = ", ".join(f"{statuses.count(s)} {s}" for s in ("completed", "running") if statuses.count(s))
         _say(f"{len(cells)} cells: {done_or_live or '0 completed'}, {len(pending)} to run")

@@ -1,0 +1,127 @@
+"""Corrupt state is repaired, never trusted, never deleted; liveness asks SLURM once; a bad cell stops a sweep
+before anything is declared."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stability_bench.liveness import Liveness
+from stability_bench.records import Record, read_record_checked, write_record
+from stability_bench.status import collect
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP = ["+sweep=smoke", "model=tiny_random", "data.max_train_samples=16", "task=rte", "method=bias_correction",
+         "seed=range(1,6)"]
+
+
+def cli(module, *args, cwd):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def good_record(**changes) -> dict:
+    return {**Record(experiment="e", task="rte", model="m", method={"name": "devlin", "params": {}}, seed=1,
+                     metric_name="accuracy", status="completed", metric=0.6).to_dict(), **changes}
+
+
+CORRUPTIONS = {  # how a record can be corrupt -> what read_record_checked says
+    "truncated": ('{"schema_version": 1, "status": "compl', "not valid JSON"),
+    "empty": ("", "not valid JSON"),
+    "a list": ("[1, 2]", "not a JSON object"),
+    "another schema": (json.dumps(good_record(schema_version=7)), "schema_version 7 is not 1"),
+    "completed without a metric": (json.dumps(good_record(metric=None)), "completed without a finite metric"),
+    "unknown status": (json.dumps(good_record(status="done")), "status 'done' is not one of"),
+    "no method name": (json.dumps(good_record(method={})), "field 'method' has no name"),
+}
+
+
+@pytest.mark.parametrize("kind", CORRUPTIONS)
+def test_each_kind_of_corrupt_record_is_named(tmp_path, kind):
+    text, why = CORRUPTIONS[kind]
+    (tmp_path / "record.json").write_text(text)
+    rec, problem = read_record_checked(tmp_path / "record.json")
+    assert rec is None and why in problem
+
+
+def test_a_good_record_and_a_missing_one_are_not_corrupt(tmp_path):
+    write_record(tmp_path / "record.json", Record(**{k: v for k, v in good_record().items()}))
+    assert read_record_checked(tmp_path / "record.json") == (good_record(), None)
+    assert read_record_checked(tmp_path / "none.json") == (None, None)
+    assert "error" not in good_record() and "environment" not in good_record()  # written once known
+
+
+def test_corrupt_records_are_listed_moved_aside_and_run_again(glue_dir, tmp_path):
+    args = SWEEP + [f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]
+    assert cli("stability_bench", *args, cwd=tmp_path).returncode == 0
+    exp = tmp_path / "r" / "smoke-tiny_random"
+    paths = {s: exp / "rte" / "bias_correction" / f"seed{s}" / "record.json" for s in range(1, 6)}
+    kept = paths[5].read_text()
+    for s, kind in zip(range(1, 5), ("truncated", "a list", "completed without a metric", "another schema")):
+        paths[s].write_text(CORRUPTIONS[kind][0])
+
+    status = cli("stability_bench.status", str(exp), cwd=tmp_path)
+    assert status.returncode == 0 and "total: 1 completed" in status.stdout and "4 corrupt" in status.stdout
+    assert all(f"corrupt: {paths[s]}:" in status.stderr for s in range(1, 5)) and "Traceback" not in status.stderr
+
+    analysis = cli("analysis", str(exp), "--out", str(tmp_path / "a"), "--no-figures", cwd=ROOT)
+    assert analysis.returncode == 0 and "4 files skipped" in analysis.stdout
+    assert all(f"skipped {paths[s]}" in analysis.stderr for s in range(1, 5))
+
+    rerun = cli("stability_bench", *args, cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "5 cells: 1 completed, 4 to run" in rerun.stderr and "finished: 5 completed" in rerun.stderr
+    for s in range(1, 5):
+        assert json.loads(paths[s].read_text())["status"] == "completed"
+        aside = list(paths[s].parent.glob("record.json.corrupt-*"))
+        assert len(aside) == 1  # kept for inspection, never deleted
+    assert aside[0].read_text() == CORRUPTIONS["another schema"][0] and paths[5].read_text() == kept
+
+
+def test_a_truncated_sweep_file_is_reported_then_rebuilt(glue_dir, tmp_path):
+    args = SWEEP + [f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "seed=range(1,3)", "-m"]
+    assert cli("stability_bench", *args, cwd=tmp_path).returncode == 0
+    exp = tmp_path / "r" / "smoke-tiny_random"
+    (exp / "sweep.json").write_text('{"cells": [{"overr')
+    status = cli("stability_bench.status", str(exp), cwd=tmp_path)
+    assert status.returncode == 0 and "total: 2 completed" in status.stdout
+    assert "sweep.json cannot be read" in status.stderr and "re-run the sweep command to rebuild it" in status.stderr
+    assert "Traceback" not in status.stderr
+    rerun = cli("stability_bench", *args, cwd=tmp_path)
+    assert rerun.returncode == 0 and "all cells are complete" in rerun.stderr, rerun.stderr[-2000:]
+    assert len(json.loads((exp / "sweep.json").read_text())["cells"]) == 2
+
+
+def test_a_bad_value_in_one_cell_stops_the_sweep_before_anything_is_written(glue_dir, tmp_path):
+    out = cli("stability_bench", "model=tiny_random", "method=cwgnc", "method.threshold=0.05,-1", "seed=1,2",
+              f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: method.threshold=-1.0 is invalid"), out.stderr
+    assert "(in the cell " in out.stderr and not (tmp_path / "r").exists()
+
+
+def test_liveness_asks_slurm_once_for_many_records(tmp_path, monkeypatch):
+    """A counting wrapper in front of the real squeue (or of none, where SLURM is not installed)."""
+    log = tmp_path / "calls"
+    real = next((Path(d) / "squeue" for d in os.environ["PATH"].split(":") if (Path(d) / "squeue").exists()), None)
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "squeue"
+    wrapper.write_text(f"#!/bin/sh\necho x >> {log}\n" + (f'exec {real} "$@"\n' if real else "exit 0\n"))
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    exp = tmp_path / "e"
+    for s in range(1, 8):
+        owner = {"host": "elsewhere", "pid": 1, "slurm_job": f"999999{s}"}  # no such job: not alive
+        write_record(exp / "rte" / "devlin" / f"seed{s}" / "record.json", good_record(status="running", owner=owner))
+    table = collect(exp)
+    assert log.read_text().count("x") == 1
+    answered = real is None or subprocess.run([str(real), "-h"], capture_output=True).returncode == 0
+    # jobs SLURM does not list are gone; when SLURM does not answer, nothing is declared dead (never run twice)
+    assert table[("e", "rte", "devlin")]["interrupted" if answered else "running"] == 7
+    live = Liveness()
+    assert live.alive({"host": "elsewhere", "pid": 1, "slurm_job": "1"}) == (not answered) and not live.alive(None)
+    assert live.alive({"host": os.uname().nodename, "pid": os.getpid()})
