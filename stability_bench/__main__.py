@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import hydra
@@ -39,9 +40,52 @@ def main(cfg) -> str | None:
     return record["status"]
 
 
+def hydra_error_line(e: BaseException) -> str:
+    """Hydra's multi-line composition and parse errors as one line naming the key and what would be valid."""
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    from .config import unknown_key_message
+
+    if isinstance(e, MissingConfigException) and e.missing_cfg_file and e.options is not None:
+        group, _, name = e.missing_cfg_file.rpartition("/")
+        return f"{group}={name} is not an option; choose one of {', '.join(e.options)}"
+    cause = e.__cause__
+    if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
+        return unknown_key_message(str(cause.full_key))
+    if str(e).startswith("Error merging override ") and cause is not None:
+        return f"{str(e).splitlines()[0][len('Error merging override '):]} is invalid: {str(cause).splitlines()[0]}"
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    if cause is not None:
+        lines += [ln.strip() for ln in str(cause).splitlines()[:1] if ln.strip()]
+    keep = [ln for ln in lines if not ln.startswith(("full_key:", "object_type=", "reference_type=", "See https://",
+                                                         "Set the environment variable", "To append to"))]
+    return "; ".join(dict.fromkeys(keep)) or type(e).__name__
+
+
+def _from_hydra(e: BaseException) -> bool:
+    """Raised by Hydra or OmegaConf (composing the config, parsing overrides), not by our code."""
+    import traceback
+
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(e, (HydraException, OmegaConfBaseException)):
+        return True
+    frames = traceback.extract_tb(e.__traceback__)
+    return bool(frames) and any(f"{os.sep}{lib}{os.sep}" in frames[-1].filename for lib in ("hydra", "omegaconf"))
+
+
 if __name__ == "__main__":
     interrupts.install()
+    full = bool(os.environ.get("HYDRA_FULL_ERROR"))
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its multi-line report
     try:
         main()
     except (KeyboardInterrupt, interrupts.Interrupted) as e:
         interrupts.report_and_exit(e)
+    except Exception as e:
+        if full or not _from_hydra(e):
+            raise  # a bug of ours: the traceback is what a report needs
+        print(f"error: {hydra_error_line(e)} (HYDRA_FULL_ERROR=1 shows Hydra's full report)", file=sys.stderr)
+        sys.exit(2)

@@ -105,8 +105,8 @@ class Config:
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    cs.store(group="task", name="base_task", node=TaskConfig)
-    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="schema", name="task", node=TaskConfig, package="_group_")
+    cs.store(group="schema", name="model", node=ModelConfig, package="_group_")
 
 
 METRICS = ("accuracy", "f1", "mcc")
@@ -123,9 +123,33 @@ SCHEMA = {"": Config, "task": TaskConfig, "task.local": LocalTsvConfig, "model":
           "train": TrainConfig}  # method.* is checked by its recipe; model.random_init and sweep are free-form
 
 
+def _unknown(prefix: str, key: str, schema) -> str:
+    import difflib
+    from dataclasses import fields
+
+    known = [f.name for f in fields(schema)]
+    full = f"{prefix}.{key}" if prefix else key
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"; did you mean {prefix + '.' if prefix else ''}{close[0]}?" if close else \
+        f"; the settings of {prefix or 'the top level'}: {', '.join(known)}"
+    return f"{full} is not a setting{hint}"
+
+
+def unknown_key_message(full_key: str) -> str:
+    """The one-line error for a dotted key that is not in the schema, with the closest key."""
+    from dataclasses import fields
+
+    prefix, _, key = full_key.rpartition(".")
+    while prefix and prefix not in SCHEMA:  # a key under a free-form node (model.random_init.x) or deeper
+        prefix, _, key = prefix.rpartition(".")
+    if key in {f.name for f in fields(SCHEMA[prefix])}:  # inside a free-form node such as model.random_init
+        parent = full_key.rpartition(".")[0]
+        return f"{full_key} is not in {parent}; to add a key there use +{full_key}=..."
+    return _unknown(prefix, key, SCHEMA[prefix])
+
+
 def check_keys(cfg: Any) -> None:
     """A key the schema does not have is an error (``+data.max_train_sample=32`` must not be ignored)."""
-    import difflib
     from dataclasses import fields
 
     for prefix, schema in SCHEMA.items():
@@ -137,11 +161,7 @@ def check_keys(cfg: Any) -> None:
         known = [f.name for f in fields(schema)]
         for key in node.keys():
             if key not in known:
-                full = f"{prefix}.{key}" if prefix else key
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {prefix + '.' if prefix else ''}{close[0]}?" if close else \
-                    f"; the settings of {prefix or 'the top level'}: {', '.join(known)}"
-                raise ConfigError(f"{full} is not a setting{hint}")
+                raise ConfigError(_unknown(prefix, str(key), schema))
 
 
 def validate(cfg: Any) -> None:

@@ -53,6 +53,28 @@ def test_unknown_choices_list_the_valid_ones(tmp_path, override, names):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("override,line", [
+    ("model=gpt9", "error: model=gpt9 is not an option; choose one of albert_large_v2, bert_base_uncased"),
+    ("model=base_model", "error: model=base_model is not an option; choose one of"),
+    ("task=base_task", "error: task=base_task is not an option; choose one of cola, mrpc, rte"),
+    ("trian.lr=1", "error: trian is not a setting; did you mean train?"),
+    ("data.max_train_sample=32", "error: data.max_train_sample is not a setting; did you mean data.max_train_samples?"),
+    ("seed=abc", "error: seed=abc is invalid: Value 'abc' of type 'str' could not be converted to Integer"),
+    ("train.lr=[1,", "error: no viable alternative at input '[1,'"),
+    ("+sweep=nope", "error: sweep=nope is not an option; choose one of gu, leaderboard"),
+    ("model.random_init.x=3", "error: model.random_init.x is not in model.random_init; to add a key there use +"),
+])
+def test_hydra_errors_are_one_line_naming_the_key_and_the_choices(tmp_path, override, line):
+    out = cli("model=tiny_random", override, f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith(line) and "HYDRA_FULL_ERROR=1" in out.stderr
+    assert "base_model" not in out.stderr.partition("choose one of")[2]  # the schema is not an option
+    assert not (tmp_path / "r").exists()
+    full = subprocess.run([sys.executable, "-m", "stability_bench", "model=tiny_random", override], cwd=tmp_path,
+                          env={**os.environ, "HYDRA_FULL_ERROR": "1"}, capture_output=True, text=True, timeout=300)
+    assert full.returncode != 0 and "Traceback" in full.stderr  # the full text is one variable away
+
+
 def test_malformed_tsv_is_reported_with_file_and_line(glue_dir, tmp_path):
     (glue_dir / "CoLA" / "train.tsv").write_text("gj04\t1\n")
     out = cli("task=cola", "model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
