@@ -1,6 +1,6 @@
 """``python -m analysis <results dir> --out <dir>``: records -> runs.csv, summary.csv, table1.*, table2.*,
 stats.*, figures. ``--from-runs runs.csv`` regenerates everything but the record-based figures
-from a runs.csv alone."""
+from a runs.csv alone. Outputs are swapped in all at once (analysis/outputs.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pandas as pd
 
 from . import aggregate, figures, tables
 from .load import AnalysisError, load_runs, mixed_precision, read_runs_csv
+from .outputs import OutputError, staged
 
 
 def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
@@ -122,16 +123,20 @@ def main(argv=None) -> int:
         return 2
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    if skipped:
-        args.out.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(args.out / "skipped.csv", index=False)
     if runs.empty:
         print("error: no usable records", file=sys.stderr)
         return 2
     for line in mixed_precision(runs):
         print(f"warning: {line}", file=sys.stderr)
-    written = analyse(runs, args.out, args.rule, 0 if args.std == "population" else 1, args.baseline,
-                      args.results, not args.no_figures)
+    try:
+        with staged(args.out) as stage:
+            if skipped:
+                pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(stage / "skipped.csv", index=False)
+            written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, args.baseline,
+                              args.results, not args.no_figures)
+    except (OutputError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     counts = runs["status"].value_counts().to_dict()
     print(f"{len(runs)} runs ({', '.join(f'{v} {k}' for k, v in counts.items())}); {len(skipped)} files skipped; "
           f"wrote {len(sum(written.values(), []))} files to {args.out} in {time.time() - t0:.1f}s")

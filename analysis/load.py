@@ -121,7 +121,13 @@ def load_runs(root: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
 
 
 def read_runs_csv(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, keep_default_na=True)
+    try:
+        df = pd.read_csv(path, keep_default_na=True)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise AnalysisError(f"{path} is not a readable CSV: {' '.join(str(e).split())[:200]}") from None
+    missing = [c for c in COLUMNS if c not in df and c not in ("single_class", "precision")]
+    if missing:
+        raise AnalysisError(f"{path} is not a runs.csv written by python -m analysis: no column {', '.join(missing)}")
     df["params"] = df["params"].fillna("")
     for col in ("single_class", "precision"):  # runs.csv written before the column existed
         if col not in df:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from . import tasks
-from .records import atomic_write
+from .records import atomic_write, remove_stale_tmp
 
 @dataclass
 class Encoded:
@@ -69,6 +69,8 @@ def load_encoded(task, data_cfg, tokenizer, cache_dir: Path) -> tuple[dict[str, 
         tokenizer_fingerprint(tokenizer), data_cfg.max_length,
     ]).encode()).hexdigest()[:16]
     path = cache_dir / "tokenized" / f"{task.name}-{key}.pt"
+    if path.parent.exists():
+        remove_stale_tmp(path.parent)  # left by a run killed while it wrote the cache
     if path.exists():
         try:
             stored = torch.load(path, weights_only=True)

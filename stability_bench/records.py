@@ -187,7 +187,8 @@ def atomic_write(path: Path, write, binary: bool = False) -> None:
     half of it; the file gets the process umask's permissions (a shared results directory stays readable)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}~{socket.gethostname()}~{os.getpid()}~",
+                               suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb" if binary else "w") as f:
@@ -198,6 +199,33 @@ def atomic_write(path: Path, write, binary: bool = False) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_tmp(folder: Path, max_age_s: float = 86400.0) -> list[Path]:
+    """Remove the temporary files of ``atomic_write`` calls whose process was killed: those of a dead process
+    of this host, and any older than ``max_age_s`` (another host's, on a shared file system)."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        parts = tmp.name.split("~")  # .<name>~<host>~<pid>~<random>.tmp
+        host, pid = (parts[1], parts[2]) if len(parts) == 4 else ("", "")
+        try:
+            dead = host == socket.gethostname() and pid.isdigit() and not _pid_exists(int(pid))
+            if dead or time.time() - tmp.stat().st_mtime > max_age_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass  # gone meanwhile
+    return removed
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def write_record(path: Path, record: "Record | dict") -> None:

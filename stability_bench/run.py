@@ -27,7 +27,7 @@ from .data import load_encoded, select_subsets
 from .models import load_model, load_tokenizer
 from .liveness import Liveness
 from .records import (Record, environment, finite_or_none, identity, identity_diff, is_self, method_params,
-                      move_aside, owner, read_record_checked, record_path, write_record)
+                      move_aside, owner, read_record_checked, record_path, remove_stale_tmp, write_record)
 from .recipes import build_method
 from .train import fit
 
@@ -164,6 +164,7 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), owner=owner(),
     )
     rdir.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(rdir)  # a record write killed half-way
     write_record(path, record)
     with run_log(rdir / "run.log"):
         try:

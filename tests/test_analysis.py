@@ -233,3 +233,52 @@ def test_runs_of_different_precision_in_one_cell_are_flagged(tmp_path, capsys):
                         "pooled (1 bf16, 1 fp32, 1 tf32); give each precision its own experiment="]
     runs = pd.read_csv(out / "runs.csv")
     assert set(runs.loc[runs["task"] == "rte", "precision"].dropna()) == {"fp32", "bf16", "tf32"}
+
+
+def test_a_killed_analysis_leaves_the_previous_outputs_whole(tmp_path):
+    """kill -9 at several moments of a re-analysis: --out always holds one analysis's complete set."""
+    import signal
+    import time
+
+    root = build_tree(tmp_path / "results")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "analysis", str(root), "--out", str(out)]
+    cwd = Path(__file__).parent.parent
+    assert subprocess.run(cmd, cwd=cwd, capture_output=True).returncode == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    listed = json.loads((out / ".manifest.json").read_text())["files"]
+    assert sorted(listed) == sorted(set(before) - {".manifest.json"}) and any(n.endswith(".pdf") for n in listed)
+    for delay in (1.0, 2.0, 3.0, 4.0):
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+        assert files.keys() == before.keys() and all(files.values()), delay  # no 0-byte, none missing or extra
+    assert subprocess.run(cmd, cwd=cwd, capture_output=True).returncode == 0
+    assert not list(out.glob(".analysis-staging-*"))  # the killed runs' staging folders are cleaned up
+
+
+def test_analysing_another_experiment_into_the_same_out_removes_the_old_outputs(tmp_path):
+    root = build_tree(tmp_path / "results")
+    out = tmp_path / "out"
+    (out / "notes.txt").parent.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main([str(root), "--out", str(out)]) == 0
+    assert (out / "table2_table2-tiny_random.png").exists()
+    assert main([str(root / "table1-tiny_random"), "--out", str(out)]) == 0
+    assert not list(out.glob("*table2*")) and (out / "strip_table1-tiny_random.png").exists()
+    assert (out / "notes.txt").read_text() == "mine"  # never written by an analysis: left alone
+
+
+def test_unusable_out_or_runs_csv_is_one_line(tmp_path, capsys):
+    root = build_tree(tmp_path / "results")
+    (tmp_path / "file").write_text("x")
+    assert main([str(root), "--out", str(tmp_path / "file"), "--no-figures"]) == 2
+    assert capsys.readouterr().err.strip().endswith("is a file: give a directory (created if it does not exist)")
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    assert main(["--from-runs", str(other), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {other} is not a runs.csv written by python -m analysis: no column experiment")
+    assert "\n" not in err

@@ -125,3 +125,28 @@ def test_liveness_asks_slurm_once_for_many_records(tmp_path, monkeypatch):
     live = Liveness()
     assert live.alive({"host": "elsewhere", "pid": 1, "slurm_job": "1"}) == (not answered) and not live.alive(None)
     assert live.alive({"host": os.uname().nodename, "pid": os.getpid()})
+
+
+def test_temporary_files_of_killed_writes_are_removed_on_the_next_start(glue_dir, tmp_path):
+    import socket
+
+    from stability_bench.records import atomic_write, remove_stale_tmp
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer exists
+    folder = tmp_path / "r" / ".cache" / "tokenized"
+    folder.mkdir(parents=True)
+    stale = folder / f".rte-abc.pt~{socket.gethostname()}~{dead.pid}~x1.tmp"
+    live = folder / f".rte-abd.pt~{socket.gethostname()}~{os.getpid()}~x2.tmp"
+    elsewhere = folder / ".rte-abe.pt~otherhost~1~x3.tmp"
+    for p in (stale, live, elsewhere):
+        p.write_bytes(b"half")
+    out = subprocess.run([sys.executable, "-m", "stability_bench", "model=tiny_random", "task=rte",
+                          f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "train.epochs=1",
+                          "data.max_train_samples=8"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not stale.exists() and live.exists() and elsewhere.exists()  # another host's: only once it is old
+    os.utime(elsewhere, (0, 0))
+    assert remove_stale_tmp(folder) == [elsewhere]
+    atomic_write(tmp_path / "f.json", lambda f: f.write("{}"))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".f.json")] == []
