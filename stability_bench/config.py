@@ -80,6 +80,7 @@ class TrainConfig:
     select: str = "last"  # which evaluation is the run's metric: last | best
     precision: str = "fp32"  # fp32 | bf16 (autocast, GPU)
     tf32: bool = False  # TF32 matmuls on Ampere+ GPUs (faster, changes numerics)
+    deterministic: bool = False  # deterministic algorithms (and cuBLAS workspace): same seed, same GPU, same result
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every: int = 10  # steps between loss/lr log lines (and divergence checks)
     component_stats_every: int = 0  # steps between per-component statistics; 0 = off

@@ -151,8 +151,9 @@ def seed_label(seed: int, init_seed: int | None, data_seed: int | None) -> str:
 
 def identity(cfg: dict) -> dict:
     """The settings that make two runs the same run (paths, device and logging excluded)."""
+    # deterministic makes a run repeatable, not another run: records made before it existed stay the same run
     train = {k: v for k, v in cfg["train"].items()
-             if k not in ("device", "threads", "log_every", "eval_batch_size", "component_stats_every")}
+             if k not in ("device", "threads", "log_every", "eval_batch_size", "component_stats_every", "deterministic")}
     data = {k: cfg["data"][k] for k in ("max_train_samples", "max_eval_samples", "subset_seed", "max_length",
                                         "group_by_length")}
     model = {k: cfg["model"][k] for k in ("name", "pretrained", "package", "random_init")}

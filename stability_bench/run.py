@@ -48,6 +48,15 @@ def pick_device(name: str, job_num: int | None = None) -> torch.device:
     return device
 
 
+def set_deterministic(on: bool) -> None:
+    """train.deterministic: deterministic kernels (an op without one raises instead of varying) and cuBLAS's
+    fixed workspace, which it reads when its first handle is made; a packed worker runs both kinds of run."""
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(on)
+    torch.backends.cudnn.benchmark = False if on else torch.backends.cudnn.benchmark
+
+
 def process_start_time() -> float | None:
     """When this process started (Linux /proc), to measure a run's fixed cost from the very start."""
     try:
@@ -105,6 +114,7 @@ def execute(cfg, job_num: int | None = None) -> dict:
         torch.set_num_threads(cfg.train.threads)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = cfg.train.tf32
+    set_deterministic(cfg.train.deterministic)
     t_start = time.time()
     tokenizer = load_tokenizer(cfg.model)
     cache_dir = Path(cfg.data.cache_dir).expanduser() if cfg.data.cache_dir else results_dir / ".cache"

@@ -93,6 +93,13 @@ def test_device_auto_picks_the_gpu(real_glue_dir, tmp_path):
     assert rec["config"]["train"]["device"] == "auto"
 
 
+def test_deterministic_runs_repeat_bit_for_bit_on_the_gpu(real_glue_dir, tmp_path):
+    recs = [execute(minilm_cfg(["train.deterministic=true", "method=mixout", "task=rte", "seed=3"], real_glue_dir,
+                               tmp_path / str(i))) for i in range(2)]
+    assert recs[0]["status"] == "completed" and recs[0]["environment"]["device"].startswith("cuda")
+    assert recs[0]["loss_curve"] == recs[1]["loss_curve"] and recs[0]["dev_predictions"] == recs[1]["dev_predictions"]
+
+
 def sweep(tmp_path, *launcher):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "stability_bench", "task=rte", "model=minilm_l6", "data.max_train_samples=32",

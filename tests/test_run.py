@@ -208,3 +208,16 @@ def test_a_run_claimed_by_a_live_process_is_skipped_and_a_dead_claim_is_taken_ov
     holder.kill()
     holder.wait()
     assert execute(make_cfg(["seed=5"], glue_dir, tmp_path / "r"))["status"] == "completed"
+
+
+def test_deterministic_switch_is_recorded_and_keeps_the_run_identity(glue_dir, tmp_path):
+    import torch
+
+    plain = run(["seed=4"], glue_dir, tmp_path)
+    again = run(["seed=4", "train.deterministic=true"], glue_dir, tmp_path)
+    assert again == plain  # the same run (identity excludes the switch): already completed, not re-run
+    rec = run(["seed=4", "train.deterministic=true", "force=true"], glue_dir, tmp_path)
+    assert rec["config"]["train"]["deterministic"] is True and torch.are_deterministic_algorithms_enabled()
+    assert rec["dev_predictions"] == plain["dev_predictions"] and rec["loss_curve"] == plain["loss_curve"]
+    run(["seed=5"], glue_dir, tmp_path)
+    assert not torch.are_deterministic_algorithms_enabled()  # a later run in the same process: switched back
