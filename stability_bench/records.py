@@ -91,6 +91,8 @@ class Record:
     process_start_to_first_step_s: float | None = None  # a run's fixed cost, from its process's start
     component_stats: str | None = None  # file of per-component statistics (train.component_stats_every)
     steps: int | None = None  # optimizer steps taken
+    resumed_from_step: int | None = None  # continued from a checkpoint saved at this step (stopped before)
+    checkpoint: str | None = None  # interrupted with a checkpoint (file in the run directory) to resume from
     evals: list | None = None  # every dev evaluation: stage, epoch, step, metric, metrics, seconds
     stages: list | None = None  # per training stage (multi-stage recipes): its last evaluation
     loss_curve: list | None = None  # [step, training loss] every train.log_every steps

@@ -12,13 +12,13 @@ import logging
 import os
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
-from . import interrupts, metrics
+from . import checkpoint, interrupts, metrics
 from .claims import claim
 from .component_stats import ComponentStats
 from .config import ConfigError, validate
@@ -176,22 +176,32 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
     rdir.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(rdir)  # a record write killed half-way
     write_record(path, record)
-    with run_log(rdir / "run.log"):
+    ckpt_path = rdir / checkpoint.CHECKPOINT_FILE
+    # stop signals wait for the end of a step, to save a checkpoint first; component statistics accumulate
+    # in memory, so such a run stops at once and restarts instead of resuming
+    deferral = nullcontext() if cfg.train.component_stats_every else interrupts.deferred()
+    with run_log(rdir / "run.log"), deferral as held:
         try:
             record.environment = environment(device)
+            resume = checkpoint.load(ckpt_path, ident) if held else None
             t_model = time.time()
             model = load_model(cfg.model, num_labels, init_seed)
             model = method.prepare_model(model).to(device)
             record.model_load_s = round(time.time() - t_model, 3)
             torch.manual_seed(data_seed)
-            method.pretrain(model, data["train"], tokenizer, device)
+            if resume is None:
+                method.pretrain(model, data["train"], tokenizer, device)  # resumed: its weights are in the checkpoint
             record.n_parameters = sum(p.numel() for p in model.parameters())
             stats = ComponentStats(model, cfg.train.component_stats_every) if cfg.train.component_stats_every else None
-            log.info("%s: start (%d train / %d dev examples, device %s)", desc, len(data["train"]), len(dev_labels), device)
+            log.info("%s: %s (%d train / %d dev examples, device %s)", desc,
+                     f"resumed at step {resume['position'].global_step}" if resume else "start",
+                     len(data["train"]), len(dev_labels), device)
             t_train = time.time()
+            ckpt = checkpoint.Checkpointing(ckpt_path, ident, held, resume) if held else None
             result = fit(model, method, data, cfg.task, cfg.train, device, data_seed, stats, desc,
-                         cfg.data.group_by_length)
-            record.train_time_s = round(time.time() - t_train, 3)
+                         cfg.data.group_by_length, ckpt)
+            record.train_time_s = round(result.train_time_before_s + time.time() - t_train, 3)
+            record.resumed_from_step = result.resumed_from_step
             started = process_start_time()
             if started is not None and result.first_step_at is not None:
                 record.process_start_to_first_step_s = round(result.first_step_at - started, 3)
@@ -208,9 +218,11 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
                 record.selected_eval = {"stage": chosen["stage"], "epoch": chosen["epoch"], "step": chosen["step"]}
                 record.dev_predictions = result.predictions
                 record.failed = bool(chosen["metric"] <= record.majority_baseline)
-        except (KeyboardInterrupt, Interrupted):
-            record.status, record.error = "interrupted", "interrupted by Ctrl-C or SIGTERM"
-            log.warning("%s: interrupted", desc)
+            ckpt_path.unlink(missing_ok=True)
+        except (KeyboardInterrupt, Interrupted, SystemExit):  # SystemExit: submitit's exit after a requeue
+            record.status, record.error = "interrupted", "interrupted by Ctrl-C, SIGTERM or a SLURM requeue"
+            record.checkpoint = ckpt_path.name if ckpt_path.exists() else None
+            log.warning("%s: interrupted%s", desc, "; a re-run resumes from its checkpoint" if record.checkpoint else "")
             raise
         except Exception as e:
             record.status, record.error = "crashed", f"{type(e).__name__}: {e}"

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import metrics
+from . import checkpoint, metrics
 from .component_stats import ComponentStats
 from .data import Encoded, eval_batches, eval_order, train_batches
 from .optim import linear_schedule
@@ -40,6 +40,8 @@ class FitResult:
     predictions: list[int] | None = None  # dev predictions of the chosen evaluation
     diverged_at: int | None = None  # the step whose logged loss was NaN or infinite
     first_step_at: float | None = None  # time.time() when the first optimizer step finished
+    resumed_from_step: int | None = None  # the checkpoint's step, when continued from one
+    train_time_before_s: float = 0.0  # training seconds of earlier attempts (resumed runs)
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
@@ -74,7 +76,9 @@ def eval_steps(steps_per_epoch: int, evals_per_epoch: int, final_epoch: bool) ->
 
 def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.device,
         data_seed: int, stats: ComponentStats | None = None, desc: str = "",
-        group_by_length: bool = False) -> FitResult:
+        group_by_length: bool = False, ckpt: checkpoint.Checkpointing | None = None) -> FitResult:
+    """Train and evaluate. With ``ckpt``: a held stop signal saves a checkpoint at the end of the step (then
+    takes its course), and a loaded checkpoint (``ckpt.resume``) is continued from where it stood."""
     t = train_cfg
     train, dev = data["train"], data["dev"]
     dev_order = eval_order(dev)
@@ -91,6 +95,14 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
     result = FitResult()
     best_value = -math.inf
     global_step = 0
+    resume = ckpt.resume if ckpt else None
+    pos = resume["position"] if resume else None
+    if resume:
+        for key, value in resume["result"].items():
+            setattr(result, key, value)
+        best_value, global_step = pos.best_value, pos.global_step
+        result.resumed_from_step, result.train_time_before_s = pos.global_step, pos.train_time_s
+    t_fit = time.time()
     model.train()
 
     def evaluate(stage_name: str, epoch: float) -> dict:
@@ -108,12 +120,19 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
         log.info("%s eval %s epoch %.2f: %s %.4f", desc, stage_name, epoch, task.metric, values[task.metric])
         return entry
 
-    for stage in method.stages(model, t.epochs):
+    for stage_index, stage in enumerate(method.stages(model, t.epochs)):
+        resuming = pos is not None and stage_index == pos.stage
+        if pos is not None and stage_index < pos.stage:
+            continue  # done before the checkpoint (the stage's own setup has run: the weights come next)
+        if resuming:
+            model.load_state_dict(resume["model"])
         optimizer = method.optimizer(method.param_groups(model))
+        peak = [g["lr"] for g in optimizer.param_groups]
+        if resuming:
+            optimizer.load_state_dict(resume["optimizer"])  # its groups' lr: the schedule's value at the stop
         params = [p for g in optimizer.param_groups for p in g["params"]]
         total = steps_per_epoch * stage.epochs
         warmup = int(t.warmup_ratio * total)
-        peak = [g["lr"] for g in optimizer.param_groups]
         # A bar on a terminal; redirected to a file, a plain progress line every PROGRESS_EVERY_S instead
         # (carriage-return updates would glue onto the next log line there).
         bar = tqdm(total=total, desc=f"{desc} {stage.name}".strip(), unit="step", dynamic_ncols=True,
@@ -121,9 +140,26 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
         loss_sum, loss_n, t0 = torch.zeros((), device=device), 0, time.time()
         shown = t0
         last = None
+        if resuming:
+            loss_sum.fill_(pos.loss_sum)
+            loss_n = pos.loss_n
+            last = next((e for e in reversed(result.evals) if e["stage"] == stage.name), None)
+            bar.update(global_step - result.steps)
         for epoch in range(stage.epochs):
+            skip = 0
+            if resuming and epoch < pos.epoch:
+                continue
+            if resuming and epoch == pos.epoch:
+                generator.set_state(pos.epoch_generator_state)  # the same batches in the same order
+                torch.set_rng_state(pos.torch_rng)  # the same dropout from here on
+                if pos.cuda_rng:
+                    torch.cuda.set_rng_state_all(pos.cuda_rng)
+                skip, resuming, pos = pos.batches, False, None
+            epoch_generator_state = generator.get_state()
             evals_at = eval_steps(steps_per_epoch, t.evals_per_epoch, final_epoch=epoch == stage.epochs - 1)
             for i, batch in enumerate(train_batches(train, t.batch_size, generator, group_by_length), start=1):
+                if i <= skip:
+                    continue  # trained before the checkpoint
                 step = global_step - result.steps  # within this stage
                 scale = linear_schedule(step, warmup, total)
                 for g, lr in zip(optimizer.param_groups, peak):
@@ -168,6 +204,14 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
                         return result
                 if i in evals_at:
                     last = evaluate(stage.name, epoch + i / steps_per_epoch)
+                if ckpt is not None and ckpt.held.signum is not None:
+                    bar.close()
+                    checkpoint.save(ckpt.path, ckpt.identity, model, optimizer, checkpoint.Position(
+                        stage_index, epoch, i, global_step, epoch_generator_state, torch.get_rng_state(),
+                        torch.cuda.get_rng_state_all() if device.type == "cuda" else [], loss_sum.item(), loss_n,
+                        best_value, result.train_time_before_s + time.time() - t_fit), result)
+                    log.warning("%s stopped at step %d: checkpoint saved, a re-run resumes from it", desc, global_step)
+                    ckpt.held.deliver()
         bar.close()
         result.steps = global_step
         result.stages.append({"name": stage.name, **(stage.info or {}), "metric": last["metric"] if last else None,

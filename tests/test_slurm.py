@@ -167,11 +167,13 @@ def test_a_requeued_packed_job_skips_the_runs_it_completed(slurm, tmp_path):
     glue = write_glue(tmp_path / "glue", n_train=400)
     cmd = packed_cmd(glue, tmp_path / "r", "hydra.launcher.runs_per_job=all")
     proc = subprocess.Popen(cmd, env=slurm, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    done, deadline = {}, time.time() + 300
-    while not done and time.time() < deadline:
-        done = {s: r for s, r in by_seed(tmp_path / "r").items() if r["status"] == "completed"}
-        time.sleep(0.2)
-    assert done, "no run completed"
+    done, running, deadline = {}, {}, time.time() + 300
+    while not (done and running) and time.time() < deadline:
+        recs = by_seed(tmp_path / "r")
+        done = {s: r for s, r in recs.items() if r["status"] == "completed"}
+        running = {s: r for s, r in recs.items() if r["status"] == "running" and r.get("loss_curve") is None}
+        time.sleep(0.1)
+    assert done and running, "no run completed while another one trained"
     job = next(iter(done.values()))["owner"]["slurm_job"]
     # what SLURM sends before a time limit or preemption: submitit checkpoints and requeues the job
     subprocess.run(["scancel", "--signal=USR2", job.split("_")[0]], env=slurm, check=True)
@@ -181,6 +183,9 @@ def test_a_requeued_packed_job_skips_the_runs_it_completed(slurm, tmp_path):
     assert len(after) == 8 and all(r["status"] == "completed" for r in after.values())
     for s, r in done.items():  # completed before the requeue: skipped by the requeued job, not run again
         assert after[s]["finished_at"] == r["finished_at"] and after[s]["owner"] == r["owner"]
+    # runs in flight at the signal saved a checkpoint at the end of their step; the requeued job resumed them
+    assert any(after[s].get("resumed_from_step") for s in running), {s: after[s].get("resumed_from_step") for s in after}
+    assert not list((tmp_path / "r").glob("**/checkpoint.pt"))
     log = "".join(p.read_text() for p in (tmp_path / "r").glob("**/.submitit/**/*.err"))
     assert "Requeued job" in "".join(p.read_text() for p in (tmp_path / "r").glob("**/.submitit/**/*.out"))
     assert log.count("already completed, skipped") >= len(done)
