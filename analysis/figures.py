@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -38,23 +39,46 @@ def _tasks(df):
 
 
 def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
+    """Per experiment and task: each recipe's runs (in Table 1's row order) as dots over a box plot. Failed runs
+    are red; runs that predict one class for every dev example (a collapse) are crosses, and a recipe whose
+    every run collapsed says so in words (its dots sit on one line that otherwise looks like a stable recipe)."""
     done = runs[runs["status"] == "completed"].copy()
     files = []
     fcol = {"majority": "failed_majority", "fixed": "failed_fixed"}[rule]
+    rank = {m: i for i, m in enumerate(paper.TABLE1_METHODS)}
     for exp, e in done.groupby("experiment"):
         tasks = _tasks(e)
-        fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 4), squeeze=False)
+        fig, axes = plt.subplots(1, len(tasks), figsize=(max(6.5, 4.5 * len(tasks)), 4), squeeze=False)
         for ax, task in zip(axes[0], tasks):
             t = e[e["task"] == task]
-            groups = [(recipe_label(m, p), g) for (m, p), g in t.groupby(["method", "params"], sort=False)]
+            keys = sorted(t.groupby(["method", "params"]).groups, key=lambda k: (rank.get(k[0], len(rank)), k))
+            groups = [(recipe_label(m, p), t[(t["method"] == m) & (t["params"] == p)]) for m, p in keys]
             rng = np.random.default_rng(0)
             ax.boxplot([100 * g["metric"].astype(float) for _, g in groups], widths=0.5, showfliers=False)
+            labelled: set[str] = set()
+
+            def once(name: str) -> str | None:
+                if name in labelled:
+                    return None
+                labelled.add(name)
+                return name
+
             for i, (_, g) in enumerate(groups, start=1):
                 y = 100 * g["metric"].astype(float).to_numpy()
                 failed = g[fcol].astype(bool).to_numpy()
+                single = g["single_class"].map(lambda v: v is True or v == 1.0).to_numpy(bool) \
+                    if "single_class" in g else np.zeros(len(g), bool)
                 x = i + rng.uniform(-0.15, 0.15, len(y))
-                ax.scatter(x[~failed], y[~failed], s=14, alpha=0.8, color="tab:blue")
-                ax.scatter(x[failed], y[failed], s=14, alpha=0.9, color="tab:red", label="failed" if i == 1 else None)
+                for mask, color, marker, name in ((~failed & ~single, "tab:blue", "o", "run"),
+                                                  (failed & ~single, "tab:red", "o", "failed run"),
+                                                  (~failed & single, "tab:blue", "x", "single-class run"),
+                                                  (failed & single, "tab:red", "x", "failed, single-class run")):
+                    if mask.any():
+                        ax.scatter(x[mask], y[mask], s=16 if marker == "o" else 22, alpha=0.85, color=color,
+                                   marker=marker, label=once(name))
+                if len(y) and single.all():
+                    ax.annotate(f"all {len(y)} runs\none class", (i, y.max()), xytext=(0, 8),
+                                textcoords="offset points", ha="center", fontsize=7, color="tab:red")
             base = t["majority_baseline"].dropna()
             if len(base):
                 ax.axhline(100 * base.iloc[0], color="gray", ls="--", lw=1, label="majority baseline")
@@ -62,7 +86,7 @@ def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
             ax.set_title(paper.TASK_NAMES.get(task, task))
             ax.set_ylabel("dev metric (pp)")
             ax.legend(fontsize=7)
-        fig.suptitle(f"{exp}: per-seed dev metric")
+        fig.suptitle(f"{exp}: per-seed dev metric (box: quartiles)")
         files += _save(fig, out, f"strip_{exp}")
     return files
 
@@ -91,12 +115,13 @@ def expected_max_curves(emax: pd.DataFrame, out: Path) -> list[str]:
     files = []
     for exp, e in emax.groupby("experiment"):
         tasks = _tasks(e)
-        fig, axes = plt.subplots(1, len(tasks), figsize=(4.5 * len(tasks), 3.6), squeeze=False)
+        fig, axes = plt.subplots(1, len(tasks), figsize=(max(6.5, 4.5 * len(tasks)), 3.6), squeeze=False)
         for ax, task in zip(axes[0], tasks):
             for (m, p), g in e[e["task"] == task].groupby(["method", "params"], sort=False):
                 ax.plot(g["n_runs"], 100 * g["expected_max"], marker=".", label=recipe_label(m, p))
             ax.set_title(paper.TASK_NAMES.get(task, task))
             ax.set_xlabel("number of seeds n")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # n is a count of runs
             ax.set_ylabel("expected max dev metric (pp)")
             ax.legend(fontsize=7)
         fig.suptitle(f"{exp}: expected maximum over n seeds (Dodge et al. 2019)")

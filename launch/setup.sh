@@ -9,5 +9,6 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 TORCH_SPEC=${TORCH_SPEC-torch==2.13.0}
 if [ -n "$TORCH_SPEC" ]; then .venv/bin/python -m pip install -q "$TORCH_SPEC"; fi
-.venv/bin/python -m pip install -q -e ".[test]"
+# -qq: setuptools prints an information banner on every editable install; errors still show
+.venv/bin/python -m pip install -qq -e ".[test]"
 echo "stability_bench installed in $(pwd)/.venv"

@@ -282,3 +282,37 @@ def test_unusable_out_or_runs_csv_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {other} is not a runs.csv written by python -m analysis: no column experiment")
     assert "\n" not in err
+
+
+def test_strip_plot_marks_collapses_and_explains_every_marker(tmp_path, monkeypatch):
+    from analysis import figures
+
+    seen = {}
+
+    def capture(fig, out, name):
+        ax = fig.axes[0]
+        seen["legend"] = [t.get_text() for t in ax.get_legend().get_texts()]
+        seen["notes"] = [t.get_text() for t in ax.texts]
+        seen["ticks"] = [t.get_text() for t in ax.get_xticklabels()]
+        return []
+
+    monkeypatch.setattr(figures, "_save", capture)
+    rows = [{"experiment": "e", "task": "cola", "method": m, "params": "", "status": "completed", "metric": v,
+             "majority_baseline": 0.0, "failed_majority": v <= 0, "single_class": single}
+            for m, v, single in [("cwgnc", 0.0, True)] * 3 + [("devlin", 0.2, False), ("devlin", 0.0, True),
+                                                               ("devlin", -0.1, False)]]
+    figures.strip_box(pd.DataFrame(rows), tmp_path, "majority")
+    assert seen["ticks"] == ["Devlin et al. (2019)", "CWGNC"]  # Table 1's row order, not alphabetical
+    assert seen["notes"] == ["all 3 runs\none class"]  # the collapsed recipe, not a flat "stable" line
+    assert set(seen["legend"]) == {"run", "failed run", "failed, single-class run", "majority baseline"}
+
+
+def test_expected_max_axis_counts_whole_seeds(tmp_path, monkeypatch):
+    from analysis import figures
+
+    ticks = []
+    monkeypatch.setattr(figures, "_save", lambda fig, out, name: ticks.extend(fig.axes[0].get_xticks()) or [])
+    emax = pd.DataFrame({"experiment": "e", "task": "rte", "method": "devlin", "params": "", "n_runs": [1, 2, 3],
+                         "expected_max": [0.5, 0.6, 0.65]})
+    figures.expected_max_curves(emax, tmp_path)
+    assert ticks and all(float(t).is_integer() for t in ticks)
