@@ -4,7 +4,8 @@
 # in a process session of their own, while the next command follows within ~30 s. So `start` launches the
 # sweeps (one after another) in their own session, each later `wait` saves the records into $OUT while they
 # run, and `stop` ends them as SLURM would at a time limit (SIGTERM: running runs record `interrupted`) and
-# saves. No run is cut at a command's boundary; the next session resumes from the saved records.
+# saves. No run is cut at a command's boundary; the next session resumes from the saved records (checkpoints stay
+# behind: at 270 MB a MiniLM run they exceed what a command returns, so a stopped run restarts there).
 #   bash launch/gpu_session.sh start SECONDS RECORDS.tar.gz 'SWEEP ARGS' ['SWEEP ARGS' ...]
 #   bash launch/gpu_session.sh wait SECONDS
 #   bash launch/gpu_session.sh stop
@@ -20,7 +21,7 @@ mkdir -p "$OUT" "$STATE" results
 [ -f .gpu_bundle/env.sh ] && source .gpu_bundle/env.sh
 
 save() {
-  tar czf "$OUT/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims results && mv "$OUT/records.tmp.tar.gz" "$OUT/records.tar.gz"
+  tar czf "$OUT/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results && mv "$OUT/records.tmp.tar.gz" "$OUT/records.tar.gz"
   [ -f $STATE/sweeps.log ] && grep -v "^\[job\] worker" $STATE/sweeps.log > "$OUT/sweeps.log"
 }
 alive() { [ -f $STATE/runner.pid ] && kill -0 "$(cat $STATE/runner.pid)" 2>/dev/null; }

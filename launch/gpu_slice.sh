@@ -12,7 +12,7 @@ OUT=${OUT:-/tmp/gpu_slice_out}; mkdir -p "$OUT"
 bash .gpu_bundle/setup_on_host.sh .gpu_bundle >/dev/null && source .gpu_bundle/env.sh || exit 1
 mkdir -p results
 [ -f "$RECORDS" ] && tar xzf "$RECORDS"
-(while sleep 40; do tar czf "$OUT/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims results 2>/dev/null \
+(while sleep 40; do tar czf "$OUT/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results 2>/dev/null \
    && mv "$OUT/records.tmp.tar.gz" "$OUT/records.tar.gz"; done) &
 saver=$!
 T0=$(date +%s)
@@ -20,6 +20,6 @@ timeout -k 15 -s TERM "$LIMIT" python3 -m stability_bench model=minilm_l6 result
   hydra/launcher=local hydra.launcher.mps=true "$@" -m > "$OUT/sweep.log" 2>&1
 echo "sweep exit $? after $(( $(date +%s) - T0 ))s"
 kill $saver 2>/dev/null; sleep 1
-tar czf "$OUT/records.tar.gz" --exclude=.hydra --exclude=.claims results && rm -f "$OUT/records.tmp.tar.gz"
+tar czf "$OUT/records.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results && rm -f "$OUT/records.tmp.tar.gz"
 grep -v "^\[job\] worker" "$OUT/sweep.log" | tail -5
 for e in results/table*; do python3 -m stability_bench.status "$e" | tail -1; done

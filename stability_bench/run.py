@@ -42,7 +42,10 @@ def pick_device(name: str, job_num: int | None = None) -> torch.device:
             return torch.device("cpu")
         n = torch.cuda.device_count()
         return torch.device(f"cuda:{job_num % n}" if job_num is not None and n > 1 else "cuda")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device={name} is invalid: use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"train.device={name} is invalid: no CUDA device is visible (use auto or cpu)")
     return device
@@ -123,6 +126,10 @@ def execute(cfg, job_num: int | None = None) -> dict:
     data_load_s = round(time.time() - t_start, 3)
     # Claimed once the data is loaded (a bad data file is an error that leaves results_dir without runs),
     # before the model is loaded or anything is written into the run directory.
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"results_dir={results_dir} cannot be created: {e.strerror or e}") from None
     with claim(results_dir, rdir) as held:
         if not held:
             log.info("%s: claimed by another live process, skipping", desc)

@@ -37,10 +37,16 @@ class LocalLauncher(Launcher):
     def setup(self, *, hydra_context, task_function, config) -> None:
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from stability_bench.packing import check_packing, group_runs, run_job
+    def check(self) -> None:
+        """Called by the sweeper before it declares anything: bad packing settings are a one-line error."""
+        from stability_bench.packing import check_packing
 
         check_packing(self.runs_per_job, self.workers_per_job)
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from stability_bench.packing import group_runs, run_job
+
+        self.check()
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         runs = resolved_runs(self, job_overrides)
         statuses: list[Optional[str]] = [None] * len(runs)

@@ -56,11 +56,17 @@ class PackedSlurmLauncher(SlurmLauncher):
         self.packing = {k: params.pop(k) for k in PACKING_KEYS if k in params}
         super().__init__(**params)
 
+    def check(self) -> None:
+        """Called by the sweeper before it declares anything: bad packing settings are a one-line error."""
+        from stability_bench.packing import check_packing
+
+        check_packing(self.packing.get("runs_per_job", 1), self.packing.get("workers_per_job", 1))
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from stability_bench.packing import check_packing, group_runs
+        from stability_bench.packing import group_runs
 
         per_job, workers = self.packing.get("runs_per_job", 1), self.packing.get("workers_per_job", 1)
-        check_packing(per_job, workers)
+        self.check()
         if per_job == 1 and workers == 1:
             return super().launch(job_overrides, initial_job_idx)  # one run per array task, as before
         import submitit

@@ -51,6 +51,17 @@ def _check_cells(grid, configs) -> None:
             sys.exit(2)
 
 
+def _check_launcher(launcher) -> None:
+    from stability_bench.config import UserError
+
+    try:
+        if hasattr(launcher, "check"):
+            launcher.check()
+    except UserError as e:
+        print(f"error: {e}; nothing was launched", file=sys.stderr)
+        sys.exit(2)
+
+
 class ResumableSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from stability_bench import sweep as plan
@@ -63,6 +74,7 @@ class ResumableSweeper(BasicSweeper):
             sys.exit(2)
         configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(o)) for o in grid]
         _check_cells(grid, configs)  # a bad value in any cell: nothing is declared or launched
+        _check_launcher(self.launcher)
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
         plan.register_cells(cells)
         statuses = plan.statuses(cells)
