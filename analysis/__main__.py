@@ -5,6 +5,7 @@ from a runs.csv alone. Outputs are swapped in all at once (analysis/outputs.py).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,38 +13,88 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import aggregate, figures, tables
-from .load import AnalysisError, load_runs, mixed_precision, read_runs_csv
+from . import aggregate, figures, report, tables
+from .load import AnalysisError, Examples, load_runs, mixed_precision, read_examples, read_runs_csv, write_examples
 from .outputs import OutputError, staged
 
 
+STATS_LEGEND = [
+    "- **Mean, Std [seeds]**: 95% BCa bootstrap interval over the runs (`scipy.stats.bootstrap`; Efron 1987).",
+    "- **[seeds × dev]**: the multi-bootstrap (Sellam et al. 2022, *The MultiBERTs*): seeds and dev examples "
+    "resampled together, so the interval includes the finite dev set; from the stored dev predictions ('–' where a "
+    "record has no labels).",
+    "- **Failed [Wilson]**: failed runs k/n with the Wilson score interval of the rate (Wilson 1927).",
+    "- **Single class**: completed runs that predict one class for every dev example (a collapse, whatever the "
+    "metric; '?' when the records do not say).",
+    "- **P(A>B) [CI]**: probability that a run of the recipe beats a run of the baseline, ties halved "
+    "(common-language effect size, McGraw & Wong 1992; percentile bootstrap interval); Cliff's δ = 2P − 1 "
+    "(Cliff 1993).",
+    "- **ε_min**: almost stochastic order (Dror et al. 2019, via `deepsig`): an upper confidence bound of how much "
+    "the recipe's distribution violates \"stochastically larger than the baseline's\"; < 0.5: the recipe is almost "
+    "stochastically better (0: it dominates); ≥ 0.5: no such claim (with 25 runs, near-equal recipes give ≈ 1 both ways).",
+    "- **p BF / MW / Fisher**: Brown–Forsythe test of equal variances (Brown & Forsythe 1974), Mann–Whitney U "
+    "(two-sided), Fisher's exact test on failed counts; **p Wilcoxon**: signed-rank test of the runs paired by seed "
+    "(same initialisation and data order; Wilcoxon 1945), n pairs in brackets. Each p-value is followed by its "
+    "Holm adjustment (Holm 1979) over the experiment's comparisons of that test: raw / Holm.",
+]
+
+
 def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
-    lines = [f"# Statistics beyond the paper", "",
-             f"Each recipe against the baseline recipe `{baseline}`, per experiment and task. Mean and Std in "
-             "percentage points with 95% percentile-bootstrap intervals (10,000 resamples); p-values: Brown–Forsythe "
-             "(equal variances), Mann–Whitney U (two-sided), Fisher's exact test on failed-run counts "
-             f"({tables.RULE_TEXT[rule]}). Single class: completed runs that predict the same class for every dev "
-             "example (a collapse to a constant classifier; '?' when the records do not say).", ""]
+    lines = ["# Statistics beyond the paper", "",
+             f"Each recipe against the baseline recipe `{baseline}`, per experiment and task; metric values in "
+             f"percentage points; {tables.RULE_TEXT[rule]}.", "", *STATS_LEGEND, ""]
 
     def p(x):
         return "–" if pd.isna(x) else f"{x:.3g}"
 
+    def ci(lo, hi, scale=100, digits=1):
+        return "[–]" if pd.isna(lo) else f"[{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
+
     def single(x):
         return "?" if x is None or pd.isna(x) else int(x)
 
-    for (exp, task), g in comp.groupby(["experiment", "task"], sort=True):
+    comp = tables.paper_order(comp)
+    for (exp, task), g in comp.groupby(["experiment", "task"], sort=False):
         lines += [f"## {exp} — {task}", "",
-                  "| Recipe | n | Mean [95% CI] | Std [95% CI] | Failed | Single class | p Brown–Forsythe | p Mann–Whitney "
-                  "| p Fisher |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| Recipe | n | Mean | [seeds] | [seeds × dev] | Std | [seeds] | [seeds × dev] | Failed | [Wilson, %] "
+                  "| Single class |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for _, r in g.iterrows():
-            lines.append(f"| {tables.recipe_label(r['method'], r['params'])} | {r['n']} | "
-                         f"{tables.pp(r['mean'])} [{tables.pp(r['mean_ci_low'])}, {tables.pp(r['mean_ci_high'])}] | "
-                         f"{tables.pp(r['std'])} [{tables.pp(r['std_ci_low'])}, {tables.pp(r['std_ci_high'])}] | "
-                         f"{r['n_failed']}/{r['n']} | {single(r['n_single_class'])}/{r['n']} | "
-                         f"{p(r['p_brown_forsythe'])} | {p(r['p_mann_whitney'])} | "
-                         f"{p(r['p_fisher_failed'])} |")
+            lines.append(f"| {tables.recipe_label(r['method'], r['params'])} | {r['n']} | {tables.pp(r['mean'])} | "
+                         f"{ci(r['mean_ci_low'], r['mean_ci_high'])} | {ci(r['mean_mb_low'], r['mean_mb_high'])} | "
+                         f"{tables.pp(r['std'])} | {ci(r['std_ci_low'], r['std_ci_high'])} | "
+                         f"{ci(r['std_mb_low'], r['std_mb_high'])} | {r['n_failed']}/{r['n']} | "
+                         f"{ci(r['failed_ci_low'], r['failed_ci_high'])} | {single(r['n_single_class'])}/{r['n']} |")
+        others = g[g["method"] != baseline]
+        if len(others) and others["prob_superiority"].notna().any():
+            lines += ["", f"Against `{baseline}`:", "",
+                      "| Recipe | P(A>B) [CI] | Cliff's δ | ε_min | p BF | p MW | p Fisher | p Wilcoxon (pairs) |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for _, r in others.iterrows():
+                lines.append(
+                    f"| {tables.recipe_label(r['method'], r['params'])} | {p(r['prob_superiority'])} "
+                    f"{ci(r['ps_ci_low'], r['ps_ci_high'], 1, 2)} | {p(r['cliffs_delta'])} | "
+                    f"{p(r['aso_epsilon'])} | {p(r['p_brown_forsythe'])} / {p(r['p_brown_forsythe_holm'])} | "
+                    f"{p(r['p_mann_whitney'])} / {p(r['p_mann_whitney_holm'])} | "
+                    f"{p(r['p_fisher_failed'])} / {p(r['p_fisher_failed_holm'])} | "
+                    f"{p(r['p_wilcoxon_paired'])} / {p(r['p_wilcoxon_paired_holm'])} ({r['n_pairs']}) |")
         lines.append("")
     return "\n".join(lines)
+
+
+def early_markdown(early: pd.DataFrame) -> str:
+    lines = ["# Early failure detection (Dodge et al. 2020: stop bad seeds early)", "",
+             "Rules applied at a fraction f of training — *eval*: the last dev evaluation at or before f is not above "
+             "the majority baseline; *loss*: the training loss around f is still ≥ 95% of its first-tenth value. "
+             "Precision and recall of \"will fail\" against the run's final outcome (all recipes of the task pooled), "
+             "and the training hours saved by stopping the predicted runs at f.", "",
+             "| Experiment | Task | Rule | f | runs | failed | predicted | precision | recall | hours saved "
+             "| good runs stopped |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in early.iterrows():
+        fmt = lambda x: "–" if pd.isna(x) else f"{x:.2f}"  # noqa: E731
+        lines.append(f"| {r['experiment']} | {r['task']} | {r['rule']} | {r['fraction']:.2f} | {r['n_runs']} | "
+                     f"{r['n_failed']} | {r['n_predicted']} | {fmt(r['precision'])} | {fmt(r['recall'])} | "
+                     f"{r['hours_saved']:.3f} | {r['good_runs_stopped']} |")
+    return "\n".join(lines) + "\n"
 
 
 def seed_variance_markdown(split: pd.DataFrame) -> str:
@@ -61,10 +112,13 @@ def seed_variance_markdown(split: pd.DataFrame) -> str:
 
 
 def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, root: Path | None,
-            make_figures: bool = True, n_resamples: int = 10000) -> dict[str, list[str]]:
+            make_figures: bool = True, n_resamples: int = 9999, examples: Examples | None = None,
+            aso: bool = True) -> dict[str, list[str]]:
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[str]] = {}
     runs.to_csv(out / "runs.csv", index=False)
+    if examples is not None:
+        write_examples(examples, out)
     summary = aggregate.summarize(runs, rule, ddof)
     summary.to_csv(out / "summary.csv", index=False)
     md1, tex1 = tables.render_table1(summary, rule, ddof)
@@ -76,23 +130,29 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
         (out / "table2.md").write_text(md2)
         (out / "table2.tex").write_text(tex2)
         t2.to_csv(out / "table2.csv", index=False)
-    comp = aggregate.compare(runs, baseline, rule, ddof, n_resamples)
+    comp = aggregate.compare(runs, baseline, rule, ddof, n_resamples, examples, aso)
     comp.to_csv(out / "stats.csv", index=False)
     split = aggregate.seed_variance(runs)
     text = stats_markdown(comp, baseline, rule)
     if not split.empty:
         split.to_csv(out / "seed_variance.csv", index=False)
         text += "\n" + seed_variance_markdown(split)
+    early = aggregate.early_detection(runs, examples, rule)
+    if not early.empty:
+        early.to_csv(out / "early_detection.csv", index=False)
+        text += "\n" + early_markdown(early)
     (out / "stats.md").write_text(text)
     emax = aggregate.expected_max_table(runs)
     emax.to_csv(out / "expected_max.csv", index=False)
     written["tables"] = sorted(p.name for p in out.glob("*.*") if p.suffix in (".csv", ".md", ".tex"))
+    figs: list[str] = []
     if make_figures:
         figs = figures.strip_box(runs, out, rule) + figures.threshold_curve(summary, runs, out)
-        figs += figures.expected_max_curves(emax, out)
+        figs += figures.expected_max_curves(emax, out) + figures.early_detection_curves(early, out)
         if root is not None:
             figs += figures.component_figures(runs, root, out, rule) + figures.unfreezing_curve(root, runs, out)
         written["figures"] = figs
+    written["report"] = [report.write(out, runs, text, figs)]
     return written
 
 
@@ -107,6 +167,9 @@ def main(argv=None) -> int:
                     help="population std (ddof=0, the authors' numpy default) or sample std (ddof=1)")
     ap.add_argument("--baseline", default="bias_correction", help="recipe the statistical tests compare against")
     ap.add_argument("--no-figures", action="store_true")
+    ap.add_argument("--no-aso", action="store_true", help="skip almost stochastic order (deepsig; the slowest statistic)")
+    ap.add_argument("--glue-dir", default=os.environ.get("STABILITY_BENCH_GLUE_DIR"),
+                    help="dev labels for records older than their dev_labels field (default: $STABILITY_BENCH_GLUE_DIR)")
     args = ap.parse_args(argv)
     if (args.results is None) == (args.from_runs is None):
         ap.error("give a results directory or --from-runs runs.csv (one of them)")
@@ -116,8 +179,10 @@ def main(argv=None) -> int:
             if not args.from_runs.is_file():
                 raise AnalysisError(f"{args.from_runs} is not a file")
             runs, skipped = read_runs_csv(args.from_runs), []
+            examples = read_examples(args.from_runs)
         else:
-            runs, skipped = load_runs(args.results)
+            examples = Examples()
+            runs, skipped = load_runs(args.results, examples, args.glue_dir)
     except AnalysisError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -133,7 +198,7 @@ def main(argv=None) -> int:
             if skipped:
                 pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(stage / "skipped.csv", index=False)
             written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, args.baseline,
-                              args.results, not args.no_figures)
+                              args.results, not args.no_figures, examples=examples, aso=not args.no_aso)
     except (OutputError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -38,42 +38,120 @@ def summarize(runs: pd.DataFrame, rule: str = "majority", ddof: int = 0) -> pd.D
     return pd.DataFrame(out)
 
 
+def _pairs(r: pd.DataFrame, base: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of two recipes that share their seeds (same seed, init_seed, data_seed): same classifier
+    initialisation and data order, so the comparison can be paired."""
+    key = ["seed", "init_seed", "data_seed"]
+    m = r[key + ["metric"]].merge(base[key + ["metric"]], on=key, suffixes=("", "_base"))
+    return m["metric"].astype(float).to_numpy(), m["metric_base"].astype(float).to_numpy()
+
+
 def compare(runs: pd.DataFrame, baseline: str, rule: str = "majority", ddof: int = 0,
-            n_resamples: int = 10000) -> pd.DataFrame:
-    """Per (experiment, task, model) and recipe: bootstrap CIs of Mean and Std, and tests against
-    the baseline recipe (Brown-Forsythe, Mann-Whitney, Fisher on failed counts)."""
+            n_resamples: int = 9999, examples=None, aso: bool = True) -> pd.DataFrame:
+    """Per (experiment, task, model) and recipe: intervals of Mean and Std (seeds only; seeds and dev examples
+    when the predictions are at hand), the failed-run rate with its Wilson interval, and against the baseline
+    recipe: effect sizes (P(A>B), Cliff's delta, ASO's epsilon_min), unpaired tests (Brown-Forsythe,
+    Mann-Whitney, Fisher on failed counts) and the paired Wilcoxon test, each p-value also Holm-adjusted over
+    the experiment's comparisons (its table)."""
     fcol = failed_column(rule)
     done = runs[runs["status"] == "completed"]
     out = []
     for (exp, task, model), g in done.groupby(["experiment", "task", "model"], sort=True):
         base = g[g["method"] == baseline]
         b = base["metric"].astype(float).to_numpy()
+        labels = examples.labels.get((exp, task)) if examples is not None else None
         for (method, params), r in g.groupby(["method", "params"], sort=True):
             v = r["metric"].astype(float).to_numpy()
-            mean_ci = stats.bootstrap_ci(v, "mean", n_resamples=n_resamples)
-            std_ci = stats.bootstrap_ci(v, "std", ddof=ddof, n_resamples=n_resamples)
+            mean_ci = stats.bootstrap_ci_scipy(v, "mean", n_resamples=n_resamples)
+            std_ci = stats.bootstrap_ci_scipy(v, "std", ddof=ddof, n_resamples=n_resamples)
+            preds = [examples.predictions.get((exp, d)) for d in r["run_dir"]] if examples is not None else []
+            multi = {"mean": (np.nan, np.nan), "std": (np.nan, np.nan)}
+            if labels is not None and preds and all(p is not None and len(p) == len(labels) for p in preds):
+                multi = stats.multi_bootstrap(np.stack(preds), labels, r["metric_name"].iloc[0], ddof=ddof)
             is_base = method == baseline
             n_failed = int(r[fcol].astype(bool).sum())
-            out.append({
+            failed_ci = stats.wilson(n_failed, len(v))
+            row = {
                 "experiment": exp, "task": task, "model": model, "method": method, "params": params, "n": len(v),
                 "mean": float(np.mean(v)), "mean_ci_low": mean_ci[0], "mean_ci_high": mean_ci[1],
+                "mean_mb_low": multi["mean"][0], "mean_mb_high": multi["mean"][1],
                 "std": float(np.std(v, ddof=ddof)), "std_ci_low": std_ci[0], "std_ci_high": std_ci[1],
-                "n_failed": n_failed, "n_single_class": n_single_class(r), "baseline": baseline,
-                "p_brown_forsythe": np.nan if is_base or not len(b) else stats.brown_forsythe(v, b),
-                "p_mann_whitney": np.nan if is_base or not len(b) else stats.mann_whitney(v, b),
-                "p_fisher_failed": np.nan if is_base or not len(b) else stats.fisher_failed(
-                    n_failed, len(v), int(base[fcol].astype(bool).sum()), len(b)),
+                "std_mb_low": multi["std"][0], "std_mb_high": multi["std"][1],
+                "n_failed": n_failed, "failed_ci_low": failed_ci[0], "failed_ci_high": failed_ci[1],
+                "n_single_class": n_single_class(r), "baseline": baseline,
+            }
+            compared = not is_base and len(b) > 0
+            pa, pb = _pairs(r, base) if compared else (np.array([]), np.array([]))
+            ps_ci = stats.prob_superiority_ci(v, b, n_resamples=n_resamples) if compared else (np.nan, np.nan)
+            ps = stats.prob_superiority(v, b) if compared else np.nan
+            row.update({
+                "prob_superiority": ps, "ps_ci_low": ps_ci[0], "ps_ci_high": ps_ci[1],
+                "cliffs_delta": 2 * ps - 1 if compared else np.nan,
+                "aso_epsilon": stats.aso_epsilon(v, b) if compared and aso else np.nan,
+                "p_brown_forsythe": stats.brown_forsythe(v, b) if compared else np.nan,
+                "p_mann_whitney": stats.mann_whitney(v, b) if compared else np.nan,
+                "p_fisher_failed": stats.fisher_failed(n_failed, len(v), int(base[fcol].astype(bool).sum()), len(b))
+                if compared else np.nan,
+                "n_pairs": len(pa), "p_wilcoxon_paired": stats.wilcoxon_paired(pa, pb) if compared else np.nan,
             })
-    return pd.DataFrame(out)
+            out.append(row)
+    df = pd.DataFrame(out)
+    for test in TESTS:  # a table's comparisons are one family
+        df[f"{test}_holm"] = df.groupby("experiment")[test].transform(lambda p: pd.Series(stats.holm(p), index=p.index)) \
+            if len(df) else []
+    return df
 
 
-def expected_max_table(runs: pd.DataFrame) -> pd.DataFrame:
+TESTS = ("p_brown_forsythe", "p_mann_whitney", "p_fisher_failed", "p_wilcoxon_paired")
+
+
+def expected_max_table(runs: pd.DataFrame, n_resamples: int = 2000) -> pd.DataFrame:
+    """Per cell and n = 1..N: the expected maximum over n runs, with replacement (Dodge et al. 2019) and without
+    (the unbiased estimator of Dodge et al. 2021) with a bootstrap interval, and the training hours n runs take
+    (n x the cell's mean train_time_s), so that "expected best metric after H hours" is a curve."""
     done = runs[runs["status"] == "completed"]
     out = []
     for (exp, task, model, method, params), g in done.groupby(GROUP, sort=True):
-        for n, value in enumerate(stats.expected_max(g["metric"].astype(float)), start=1):
+        v = g["metric"].astype(float).to_numpy()
+        hours = pd.to_numeric(g.get("train_time_s"), errors="coerce").mean() / 3600 if "train_time_s" in g else np.nan
+        unbiased = stats.expected_max_unbiased(v)
+        for n, (value, ub) in enumerate(zip(stats.expected_max(v), unbiased), start=1):
+            low, high = stats.expected_max_interval(v, n, n_resamples=n_resamples)
             out.append({"experiment": exp, "task": task, "model": model, "method": method, "params": params,
-                        "n_runs": n, "expected_max": value})
+                        "n_runs": n, "expected_max": value, "expected_max_unbiased": ub, "em_ci_low": low,
+                        "em_ci_high": high, "train_hours": n * hours if np.isfinite(hours) else np.nan})
+    return pd.DataFrame(out)
+
+
+def early_detection(runs: pd.DataFrame, examples, rule: str = "majority") -> pd.DataFrame:
+    """Could a failed run be told apart early (Dodge et al. 2020, stop bad seeds early)? For each fraction f of
+    training, two rules: *eval* — the last dev evaluation at or before f is not above the majority baseline; *loss*
+    — the training loss around f is still >= 95% of its value in the first tenth (no progress). Per experiment,
+    task and rule: precision and recall of "predicted to fail" against the run's final failed flag, and the
+    training hours that stopping the predicted runs at f would have saved."""
+    if examples is None or not examples.early:
+        return pd.DataFrame()
+    fcol = failed_column(rule)
+    feats = pd.DataFrame(examples.early)
+    done = runs[runs["status"] == "completed"][["experiment", "task", "run_dir", "majority_baseline", fcol, "train_time_s"]]
+    df = feats.merge(done, on=["experiment", "run_dir"])
+    first = df[df["fraction"] == min(df["fraction"])][["experiment", "run_dir", "loss"]].rename(columns={"loss": "loss0"})
+    df = df.merge(first, on=["experiment", "run_dir"], how="left")
+    df["pred_eval"] = pd.to_numeric(df["eval_metric"], errors="coerce") <= df["majority_baseline"].astype(float)
+    df["pred_loss"] = pd.to_numeric(df["loss"], errors="coerce") >= 0.95 * pd.to_numeric(df["loss0"], errors="coerce")
+    out = []
+    for (exp, task, f), g in df.groupby(["experiment", "task", "fraction"], sort=True):
+        actual = g[fcol].astype(bool)
+        hours = pd.to_numeric(g["train_time_s"], errors="coerce").fillna(0) / 3600
+        for name in ("eval", "loss"):
+            if name == "loss" and f == min(df["fraction"]):
+                continue  # its own reference window
+            pred = g[f"pred_{name}"].fillna(False).astype(bool)
+            tp, n_pred, n_fail = int((pred & actual).sum()), int(pred.sum()), int(actual.sum())
+            out.append({"experiment": exp, "task": task, "rule": name, "fraction": f, "n_runs": len(g),
+                        "n_failed": n_fail, "n_predicted": n_pred, "true_positives": tp,
+                        "precision": tp / n_pred if n_pred else np.nan, "recall": tp / n_fail if n_fail else np.nan,
+                        "hours_saved": float(((1 - f) * hours[pred]).sum()), "good_runs_stopped": n_pred - tp})
     return pd.DataFrame(out)
 
 

@@ -112,20 +112,54 @@ def threshold_curve(summary: pd.DataFrame, runs: pd.DataFrame, out: Path) -> lis
 
 
 def expected_max_curves(emax: pd.DataFrame, out: Path) -> list[str]:
+    """Per experiment: the unbiased expected maximum over n runs with its 95% band (Dodge et al. 2021) against
+    n (top row) and, where the records hold training times, against the training hours n runs take (bottom)."""
     files = []
     for exp, e in emax.groupby("experiment"):
         tasks = _tasks(e)
+        with_time = "train_hours" in e and e["train_hours"].notna().any()
+        rows = 2 if with_time else 1
+        fig, axes = plt.subplots(rows, len(tasks), figsize=(max(6.5, 4.5 * len(tasks)), 3.6 * rows), squeeze=False)
+        for j, task in enumerate(tasks):
+            for (m, p), g in e[e["task"] == task].groupby(["method", "params"], sort=False):
+                y = 100 * g.get("expected_max_unbiased", g["expected_max"])
+                for i, x in enumerate(["n_runs"] + (["train_hours"] if with_time else [])):
+                    ax = axes[i][j]
+                    line, = ax.plot(g[x], y, marker=".", label=recipe_label(m, p))
+                    if "em_ci_low" in g:
+                        ax.fill_between(g[x], 100 * g["em_ci_low"], 100 * g["em_ci_high"], alpha=0.15,
+                                        color=line.get_color(), lw=0)
+            axes[0][j].set_title(paper.TASK_NAMES.get(task, task))
+            axes[0][j].set_xlabel("number of seeds n")
+            axes[0][j].xaxis.set_major_locator(MaxNLocator(integer=True))  # n is a count of runs
+            axes[0][j].legend(fontsize=7)
+            for i in range(rows):
+                axes[i][j].set_ylabel("expected max dev metric (pp)")
+            if with_time:
+                axes[1][j].set_xlabel("training hours (n × mean run time)")
+        fig.suptitle(f"{exp}: expected best dev metric of n seeds, 95% band (Dodge et al. 2021)", fontsize=10)
+        files += _save(fig, out, f"expected_max_{exp}")
+    return files
+
+
+def early_detection_curves(early: pd.DataFrame, out: Path) -> list[str]:
+    """Per experiment: precision and recall of each early-stopping rule against the fraction of training."""
+    files = []
+    if early is None or early.empty:
+        return files
+    for exp, e in early.groupby("experiment"):
+        tasks = _tasks(e)
         fig, axes = plt.subplots(1, len(tasks), figsize=(max(6.5, 4.5 * len(tasks)), 3.6), squeeze=False)
         for ax, task in zip(axes[0], tasks):
-            for (m, p), g in e[e["task"] == task].groupby(["method", "params"], sort=False):
-                ax.plot(g["n_runs"], 100 * g["expected_max"], marker=".", label=recipe_label(m, p))
+            for rule, g in e[e["task"] == task].groupby("rule"):
+                ax.plot(g["fraction"], g["precision"], marker="o", label=f"{rule}: precision")
+                ax.plot(g["fraction"], g["recall"], marker="s", ls="--", label=f"{rule}: recall")
+            ax.set_ylim(-0.05, 1.05)
             ax.set_title(paper.TASK_NAMES.get(task, task))
-            ax.set_xlabel("number of seeds n")
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # n is a count of runs
-            ax.set_ylabel("expected max dev metric (pp)")
+            ax.set_xlabel("fraction of training")
             ax.legend(fontsize=7)
-        fig.suptitle(f"{exp}: expected maximum over n seeds (Dodge et al. 2019)")
-        files += _save(fig, out, f"expected_max_{exp}")
+        fig.suptitle(f"{exp}: telling failed runs apart early (Dodge et al. 2020)", fontsize=10)
+        files += _save(fig, out, f"early_{exp}")
     return files
 
 

@@ -8,7 +8,10 @@ become rows with status ``missing``.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 import pandas as pd
 
@@ -20,6 +23,8 @@ from .paper import FIXED_FAILURE_THRESHOLDS
 COLUMNS = ["experiment", "task", "model", "method", "params", "threshold", "p", "seed", "init_seed", "data_seed",
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
            "precision", "run_dir"]
+OPTIONAL = ["single_class", "precision", "steps", "train_time_s"]  # absent from runs.csv files of older versions
+FRACTIONS = (0.1, 0.25, 0.33, 0.5, 0.75)  # of training, for early failure detection
 
 
 class AnalysisError(ValueError):
@@ -68,7 +73,63 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
         "single_class": None if not preds else len(set(preds)) == 1,
         "precision": precision(rec),
         "run_dir": run_dir,
+        "steps": rec.get("steps"),
+        "train_time_s": rec.get("train_time_s"),
+        **{f"param.{k}": v for k, v in sorted(params.items())},
     }
+
+
+@dataclass
+class Examples:
+    """What example-level and curve-level statistics need beyond runs.csv (written beside it)."""
+    predictions: dict = field(default_factory=dict)  # (experiment, run_dir) -> dev predictions (completed runs)
+    labels: dict = field(default_factory=dict)  # (experiment, task) -> dev labels
+    early: list = field(default_factory=list)  # per run and fraction of training: last dev metric, recent loss
+
+
+def _labels(rec: dict, glue_dir: str | None, cache: dict):
+    """The dev labels of a record: its own ``dev_labels``, or (older records) the task's dev file under
+    ``glue_dir``, used only when the record's metrics recompute exactly from them and its predictions."""
+    if rec.get("dev_labels"):
+        return np.asarray(rec["dev_labels"])
+    task_cfg = (rec.get("config") or {}).get("task")
+    preds, recorded = rec.get("dev_predictions"), rec.get("metrics") or {}
+    if not glue_dir or not task_cfg or not preds or not recorded:
+        return None
+    key = (rec["task"], glue_dir)
+    if key not in cache:
+        try:
+            from omegaconf import OmegaConf
+
+            from stability_bench.tasks import load_split
+            cache[key] = np.asarray(load_split(OmegaConf.create(task_cfg), glue_dir, "dev").labels)
+        except Exception:  # no such file, another layout: no labels
+            cache[key] = None
+    labels = cache[key]
+    if labels is None or len(labels) < len(preds):
+        return None
+    labels = labels[:len(preds)]  # data.max_eval_samples keeps the first N
+    from stability_bench import metrics
+    if any(abs(metrics.compute(m, labels, preds) - v) > 1e-12 for m, v in recorded.items() if m in metrics.METRICS):
+        return None
+    return labels
+
+
+def _early(rec: dict, experiment: str, run_dir: str) -> list[dict]:
+    """For each fraction of training: the last dev evaluation at or before it, and the mean training loss of
+    the loss points in the tenth of training before it."""
+    steps, evals, curve = rec.get("steps"), rec.get("evals") or [], rec.get("loss_curve") or []
+    if not steps or rec.get("status") != "completed":
+        return []
+    out = []
+    for f in FRACTIONS:
+        at = f * steps
+        before = [e for e in evals if e["step"] <= at]
+        window = [v for s, v in curve if at - 0.1 * steps < s <= at and v is not None]
+        out.append({"experiment": experiment, "run_dir": run_dir, "fraction": f,
+                    "eval_metric": before[-1]["metric"] if before else None,
+                    "loss": float(np.mean(window)) if window else None})
+    return out
 
 
 def read_one(path: Path) -> tuple[dict | None, str | None]:
@@ -79,9 +140,12 @@ def read_one(path: Path) -> tuple[dict | None, str | None]:
     return rec, problem
 
 
-def load_runs(root: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """All runs under ``root`` (an experiment directory or a results_dir), and the skipped files."""
+def load_runs(root: Path, examples: Examples | None = None,
+              glue_dir: str | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """All runs under ``root`` (an experiment directory or a results_dir), and the skipped files; ``examples``
+    collects the completed runs' dev predictions, the dev labels and the early-detection features."""
     root = Path(root)
+    label_cache: dict = {}
     if not root.is_dir():
         raise AnalysisError(f"{root} is not a directory")
     record_paths = sorted(root.glob("**/record.json"))
@@ -98,6 +162,13 @@ def load_runs(root: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
         run_dir = str(path.parent.relative_to(exp_dir))
         seen.add((str(exp_dir), run_dir))
         rows.append(_row(rec, exp_dir.name, run_dir))
+        if examples is not None and rec["status"] == "completed" and rec.get("dev_predictions"):
+            examples.predictions[(exp_dir.name, run_dir)] = np.asarray(rec["dev_predictions"])
+            if (exp_dir.name, rec["task"]) not in examples.labels:
+                labels = _labels(rec, glue_dir, label_cache)
+                if labels is not None:
+                    examples.labels[(exp_dir.name, rec["task"])] = labels
+            examples.early += _early(rec, exp_dir.name, run_dir)
     for sweep in sweep_files:
         exp_dir = sweep.parent
         try:
@@ -116,7 +187,8 @@ def load_runs(root: Path) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
                          "params": params, "threshold": float(kv["threshold"]) if "threshold" in kv else None,
                          "p": float(kv["p"]) if "p" in kv else None, "seed": cell["seed"], "status": "missing",
                          "run_dir": cell["run_dir"]})
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    params = sorted({k for r in rows for k in r if k.startswith("param.")})
+    df = pd.DataFrame(rows, columns=COLUMNS + OPTIONAL[2:] + params)
     return df.sort_values(["experiment", "task", "method", "params", "seed"], kind="stable").reset_index(drop=True), skipped
 
 
@@ -125,13 +197,48 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
         df = pd.read_csv(path, keep_default_na=True)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise AnalysisError(f"{path} is not a readable CSV: {' '.join(str(e).split())[:200]}") from None
-    missing = [c for c in COLUMNS if c not in df and c not in ("single_class", "precision")]
+    missing = [c for c in COLUMNS if c not in df and c not in OPTIONAL]
     if missing:
         raise AnalysisError(f"{path} is not a runs.csv written by python -m analysis: no column {', '.join(missing)}")
     df["params"] = df["params"].fillna("")
-    for col in ("single_class", "precision"):  # runs.csv written before the column existed
+    for col in OPTIONAL:  # runs.csv written before the column existed
         if col not in df:
             df[col] = None
     for col in ("failed_majority", "failed_fixed", "single_class"):
         df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v) in ("True", "true", "1", "1.0"))
     return df
+
+
+def write_examples(examples: Examples, out: Path) -> list[str]:
+    """dev_predictions.csv, dev_labels.csv and early.csv beside runs.csv (what --from-runs reads back)."""
+    written = []
+    if examples.predictions:
+        pd.DataFrame([{"experiment": e, "run_dir": r, "predictions": " ".join(map(str, p.tolist()))}
+                      for (e, r), p in sorted(examples.predictions.items())]).to_csv(out / "dev_predictions.csv", index=False)
+        written.append("dev_predictions.csv")
+    if examples.labels:
+        pd.DataFrame([{"experiment": e, "task": t, "labels": " ".join(map(str, v.tolist()))}
+                      for (e, t), v in sorted(examples.labels.items())]).to_csv(out / "dev_labels.csv", index=False)
+        written.append("dev_labels.csv")
+    if examples.early:
+        pd.DataFrame(examples.early).to_csv(out / "early.csv", index=False)
+        written.append("early.csv")
+    return written
+
+
+def read_examples(runs_csv: Path) -> Examples:
+    """The files ``write_examples`` wrote beside a runs.csv (an empty part for each one that is absent)."""
+    folder = Path(runs_csv).parent
+    ex = Examples()
+    try:
+        if (folder / "dev_predictions.csv").exists():
+            for r in pd.read_csv(folder / "dev_predictions.csv").itertuples():
+                ex.predictions[(r.experiment, r.run_dir)] = np.array(str(r.predictions).split(), dtype=np.int64)
+        if (folder / "dev_labels.csv").exists():
+            for r in pd.read_csv(folder / "dev_labels.csv").itertuples():
+                ex.labels[(r.experiment, r.task)] = np.array(str(r.labels).split(), dtype=np.int64)
+        if (folder / "early.csv").exists():
+            ex.early = pd.read_csv(folder / "early.csv").to_dict("records")
+    except (ValueError, KeyError, AttributeError, pd.errors.ParserError) as e:
+        raise AnalysisError(f"the files beside {runs_csv} cannot be read: {' '.join(str(e).split())[:200]}") from None
+    return ex

@@ -19,8 +19,9 @@ from stability_bench.records import atomic_write
 MANIFEST = ".manifest.json"
 STAGING = ".analysis-staging-"
 # what an analysis writes (for an --out written before manifests existed)
-OURS = re.compile(r"^(runs|summary|stats|expected_max|seed_variance|skipped|table\d+)\.(csv|md|tex)$"
-                  r"|^(strip|expected_max|table\d+|components?|unfreezing)_.*\.(png|pdf)$")
+OURS = re.compile(r"^(runs|summary|stats|expected_max|seed_variance|skipped|early|early_detection|dev_predictions"
+                  r"|dev_labels|table\d+)\.(csv|md|tex)$|^report\.html$"
+                  r"|^(strip|expected_max|early|table\d+|components?|unfreezing)_.*\.(png|pdf)$")
 
 
 class OutputError(ValueError):

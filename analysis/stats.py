@@ -64,3 +64,164 @@ def expected_max(values, n_max: int | None = None) -> np.ndarray:
     n_max = n_max or big_n
     i = np.arange(1, big_n + 1)
     return np.array([float(np.sum(v * ((i / big_n) ** n - ((i - 1) / big_n) ** n))) for n in range(1, n_max + 1)])
+
+
+def bootstrap_ci_scipy(values, statistic: str = "mean", ddof: int = 0, n_resamples: int = 9999,
+                       level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Seeds-only interval of the mean or std: ``scipy.stats.bootstrap`` (BCa) over the runs."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 3 or np.ptp(v) == 0:
+        return (np.nan, np.nan)
+    fn = (lambda x, axis: np.mean(x, axis=axis)) if statistic == "mean" else \
+        (lambda x, axis: np.std(x, axis=axis, ddof=ddof))
+    res = st.bootstrap((v,), fn, n_resamples=n_resamples, confidence_level=level, random_state=seed,
+                       vectorized=True, method="BCa")
+    low, high = res.confidence_interval
+    if not (np.isfinite(low) and np.isfinite(high)):  # BCa undefined (a degenerate resample distribution)
+        res = st.bootstrap((v,), fn, n_resamples=n_resamples, confidence_level=level, random_state=seed,
+                           vectorized=True, method="percentile")
+        low, high = res.confidence_interval
+    return float(low), float(high)
+
+
+def _metric_from_counts(metric: str, tp, fp, fn, tn):
+    """accuracy, F1 of class 1, or MCC from confusion counts (arrays), as stability_bench.metrics computes them."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "accuracy":
+            return (tp + tn) / (tp + fp + fn + tn)
+        if metric == "f1":
+            d = 2 * tp + fp + fn
+            return np.where(d > 0, 2 * tp / np.where(d > 0, d, 1), 0.0)
+        d = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        return np.where(d > 0, (tp * tn - fp * fn) / np.where(d > 0, d, 1), 0.0)
+
+
+def multi_bootstrap(preds, labels, metric: str, ddof: int = 0, n_resamples: int = 2000, level: float = 0.95,
+                    seed: int = 0, return_dist: bool = False):
+    """The multi-bootstrap of Sellam et al. (2022, "The MultiBERTs"): each resample draws the seeds *and* the dev
+    examples with replacement (the same examples for every seed of a draw), recomputes each drawn seed's metric on
+    the drawn examples, and takes the mean and std over the drawn seeds. Its intervals include the uncertainty of
+    a finite dev set, which a seeds-only bootstrap leaves out. ``preds``: runs x dev examples (binary labels)."""
+    P = np.asarray(preds, dtype=np.int64)
+    y = np.asarray(labels, dtype=np.int64)
+    n_seeds, n_ex = P.shape
+    if n_seeds < 2 or n_ex == 0:
+        return {"mean": (np.nan, np.nan), "std": (np.nan, np.nan)}
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(n_ex, np.full(n_ex, 1 / n_ex), size=n_resamples).astype(float)  # example draws
+    pos, yp = (P == 1).astype(float), (y == 1).astype(float)
+    tp = weights @ (pos * yp).T  # resamples x seeds
+    fp = weights @ (pos * (1 - yp)).T
+    fn = weights @ ((1 - pos) * yp).T
+    tn = weights @ ((1 - pos) * (1 - yp)).T
+    scores = _metric_from_counts(metric, tp, fp, fn, tn)
+    pick = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))  # seed draws
+    drawn = np.take_along_axis(scores, pick, axis=1)
+    alpha = (1 - level) / 2
+    dists = {"mean": drawn.mean(axis=1), "std": drawn.std(axis=1, ddof=ddof)}
+    out = {k: (float(np.quantile(d, alpha)), float(np.quantile(d, 1 - alpha))) for k, d in dists.items()}
+    return (out, dists) if return_dist else out
+
+
+def wilcoxon_paired(a, b) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of paired runs (same seed: same classifier init and data order)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if len(d) < 2 or not np.any(d != 0):
+        return np.nan
+    return float(st.wilcoxon(d, zero_method="wilcox").pvalue)
+
+
+def prob_superiority(a, b) -> float:
+    """P(A > B) + P(A = B) / 2 over all pairs of runs: the common-language effect size (McGraw & Wong 1992);
+    Cliff's delta is 2 P - 1."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if not len(a) or not len(b):
+        return np.nan
+    diff = a[:, None] - b[None, :]
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+
+
+def prob_superiority_ci(a, b, n_resamples: int = 9999, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of P(A > B) (``scipy.stats.bootstrap``, the two samples resampled apart)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        return (np.nan, np.nan)
+
+    def stat(x, y, axis):
+        d = x[..., :, None] - y[..., None, :]
+        return ((d > 0).sum(axis=(-2, -1)) + 0.5 * (d == 0).sum(axis=(-2, -1))) / (x.shape[-1] * y.shape[-1])
+
+    res = st.bootstrap((a, b), stat, n_resamples=n_resamples, confidence_level=level, random_state=seed,
+                       vectorized=True, method="percentile")
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def aso_epsilon(a, b, seed: int = 0) -> float:
+    """Almost stochastic order (Dror et al. 2019, del Barrio et al. 2018), through ``deepsig.aso``: epsilon_min,
+    the violation of "A is stochastically larger than B" (0: A dominates; < 0.5: A is better, almost; 1: B
+    dominates). NaN when deepsig is not installed."""
+    try:
+        from deepsig import aso
+    except ImportError:
+        return np.nan
+    if len(a) < 2 or len(b) < 2:
+        return np.nan
+    import warnings
+
+    with warnings.catch_warnings():  # identical constant samples (e.g. every run collapsed): a 0/0 it reports
+        warnings.simplefilter("ignore")
+        return float(aso(np.asarray(a, dtype=float), np.asarray(b, dtype=float), seed=seed, show_progress=False,
+                         num_jobs=1))
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN entries stay NaN, and are not counted)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    if not m:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adjusted
+    return out
+
+
+def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a failed-run rate k / n (``scipy.stats.binomtest``)."""
+    if n == 0:
+        return (np.nan, np.nan)
+    ci = st.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def expected_max_unbiased(values, n_max: int | None = None) -> np.ndarray:
+    """Expected maximum over n runs drawn *without* replacement from the N observed, n = 1..N: the unbiased
+    estimator of Dodge et al. (2021, "Expected Validation Performance and Estimation of a Random Variable's
+    Maximum"), E[max_n] = sum_i v_(i) C(i-1, n-1) / C(N, n) with v_(1) <= ... <= v_(N). (The with-replacement
+    form of Dodge et al. 2019, ``expected_max``, is biased low for n near N.)"""
+    from scipy.special import comb
+
+    v = np.sort(np.asarray(values, dtype=float))
+    big_n = len(v)
+    n_max = min(n_max or big_n, big_n)
+    i = np.arange(1, big_n + 1)
+    return np.array([float(np.sum(v * comb(i - 1, n - 1) / comb(big_n, n))) for n in range(1, n_max + 1)])
+
+
+def expected_max_interval(values, n: int, n_resamples: int = 2000, level: float = 0.95,
+                          seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the unbiased expected maximum over n runs (runs resampled)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2 or n > len(v):
+        return (np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    draws = np.sort(v[rng.integers(0, len(v), size=(n_resamples, len(v)))], axis=1)
+    from scipy.special import comb
+
+    i = np.arange(1, len(v) + 1)
+    w = comb(i - 1, n - 1) / comb(len(v), n)
+    dist = draws @ w
+    alpha = (1 - level) / 2
+    return float(np.quantile(dist, alpha)), float(np.quantile(dist, 1 - alpha))

@@ -54,6 +54,15 @@ def recipe_label(method: str, params: str) -> str:
     return name if params in ("", default_params(method)) else f"{name} [{params}]"
 
 
+def paper_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Experiments alphabetically, then tasks and recipes in the paper's order (others after, alphabetically)."""
+    tasks = {t: i for i, t in enumerate(paper.TASK_ORDER)}
+    recipes = {m: i for i, m in enumerate(paper.TABLE1_METHODS)}
+    key = df.assign(_t=df["task"].map(lambda t: (tasks.get(t, len(tasks)), t)),
+                    _m=df["method"].map(lambda m: (recipes.get(m, len(recipes)), m)))
+    return key.sort_values(["experiment", "_t", "_m", "params"], kind="stable").drop(columns=["_t", "_m"])
+
+
 def _order(summary: pd.DataFrame) -> pd.DataFrame:
     rank = {m: i for i, m in enumerate(paper.TABLE1_METHODS)}
     s = summary.copy()

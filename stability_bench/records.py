@@ -78,6 +78,7 @@ class Record:
     label_names: list = field(default_factory=list)
     n_train: int = 0  # training examples used
     n_dev: int = 0  # dev examples evaluated
+    dev_labels: list = field(default_factory=list)  # their label ids in dev-file order (example-level statistics)
     tokenization_cache_hit: bool = False
     data_load_s: float = 0.0  # tokenizer load + tokenization (or cache read)
     identity: dict = field(default_factory=dict)  # the settings that make two runs the same run (identity())

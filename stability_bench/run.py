@@ -177,6 +177,7 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
         seed=seed, init_seed=init_seed, data_seed=data_seed,
         metric_name=cfg.task.metric, majority_baseline=metrics.majority_baseline(cfg.task.metric, dev_labels),
         label_names=list(cfg.task.label_names), n_train=len(data["train"]), n_dev=len(dev_labels),
+        dev_labels=[int(v) for v in dev_labels],
         tokenization_cache_hit=cache_hit, data_load_s=data_load_s, identity=ident, config=container,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), owner=owner(),
     )

@@ -14,7 +14,7 @@ def write_record(exp: Path, task: str, method: str, params: dict, seed: int, met
     rec = {"schema_version": 1, "status": status, "task": task, "model": "tiny_random",
            "method": {"name": method, "params": params}, "seed": seed, "init_seed": seed, "data_seed": seed,
            "metric_name": METRIC[task], "metric": metric if status == "completed" else None,
-           "majority_baseline": BASELINES[task],
+           "majority_baseline": extra.pop("majority_baseline", BASELINES[task]),
            "failed": (metric <= BASELINES[task]) if status == "completed" else None, **extra}
     (run_dir / "record.json").write_text(json.dumps(rec))
     return run_dir / "record.json"
@@ -39,4 +39,30 @@ def build_tree(root: Path) -> Path:
     for thr, vals in ((0.01, [0.55, 0.57]), (1.0, [0.40, 0.0]), (100000.0, [0.30, 0.0])):
         for seed, v in enumerate(vals, start=1):
             write_record(exp2, "cola", "cwgnc", {"grouping": "tensor", "threshold": thr}, seed, v)
+    return root
+
+
+def build_example_tree(root: Path) -> Path:
+    """Records with what example- and curve-level statistics need: dev labels and predictions, two evaluations
+    and a loss curve per run, training times. RTE-like, 2 recipes x 6 seeds, 30 dev examples."""
+    import numpy as np
+
+    from stability_bench import metrics
+
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 2, 30)
+    baseline = metrics.majority_baseline("accuracy", labels)
+    exp = root / "ex"
+    for method, skill in (("bias_correction", 0.6), ("cwgnc", 0.8)):
+        for seed in range(1, 7):
+            preds = np.where(rng.random(30) < skill, labels, 1 - labels)
+            if method == "bias_correction" and seed <= 2:
+                preds = np.zeros(30, dtype=int) + int(np.bincount(labels).argmax())  # collapsed: failed
+            acc = metrics.accuracy(labels, preds)
+            half = baseline if seed <= 3 else acc  # seeds 1-3 are at the baseline halfway
+            loss = [[s, 0.69 if (method == "bias_correction" and seed <= 2) else 0.69 - 0.01 * s] for s in range(2, 21, 2)]
+            write_record(exp, "rte", method, {"threshold": 0.05} if method == "cwgnc" else {}, seed, acc,
+                         majority_baseline=baseline, dev_predictions=preds.tolist(), dev_labels=labels.tolist(),
+                         metrics=metrics.all_metrics(labels, preds), steps=20, train_time_s=36.0 * seed,
+                         evals=[{"step": 10, "metric": half}, {"step": 20, "metric": acc}], loss_curve=loss)
     return root

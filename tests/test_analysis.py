@@ -182,13 +182,16 @@ def test_seed_variance_is_not_split_for_an_ordinary_sweep(tmp_path):
     assert aggregate.seed_variance(runs).empty
 
 
+@pytest.mark.slow  # the statistics of three studies, ASO included (about 2 minutes)
 @pytest.mark.parametrize("published", sorted(p.parent.name for p in (Path(__file__).parent.parent / "analysis")
                                              .glob("*/runs.csv")))
 def test_published_tables_regenerate_from_their_runs_csv(published, tmp_path):
-    """The tables in README.md and RESULTS.md are the ones their committed runs.csv gives today."""
+    """The tables in README.md and RESULTS.md are the ones their committed runs.csv (and the example-level files
+    beside it) gives today."""
     src = Path(__file__).parent.parent / "analysis" / published
     assert main(["--from-runs", str(src / "runs.csv"), "--out", str(tmp_path), "--no-figures"]) == 0
-    for name in ("summary.csv", "table1.md", "table1.tex", "table2.md", "stats.md", "expected_max.csv"):
+    for name in ("summary.csv", "table1.md", "table1.tex", "table2.md", "stats.md", "stats.csv", "expected_max.csv",
+                 "early_detection.csv"):
         if (src / name).exists():
             assert (tmp_path / name).read_text() == (src / name).read_text(), f"analysis/{published}/{name}"
 
@@ -216,6 +219,11 @@ def test_tables_quoted_in_the_docs_are_the_published_ones(doc, published):
         if table.exists():
             rows = [line for line in table.read_text().splitlines() if line.startswith("|")]
             assert "\n".join(rows) in text, f"{doc} quotes an outdated analysis/{published}/{name}"
+    if doc == "RESULTS.md":  # the statistics quoted per task are those of stats.md
+        stats_md = (root / "analysis" / published / "stats.md").read_text().split("# Early failure")[0]
+        for block in stats_md.split("\n\n"):
+            if block.startswith("| Recipe"):
+                assert block.strip() in text, f"{doc} quotes an outdated analysis/{published}/stats.md"
 
 
 def test_runs_of_different_precision_in_one_cell_are_flagged(tmp_path, capsys):
@@ -316,3 +324,118 @@ def test_expected_max_axis_counts_whole_seeds(tmp_path, monkeypatch):
                          "expected_max": [0.5, 0.6, 0.65]})
     figures.expected_max_curves(emax, tmp_path)
     assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_multi_bootstrap_draws_recompute_with_the_metric_functions():
+    """Each resample of the vectorised multi-bootstrap equals the metric recomputed on the drawn examples."""
+    from stability_bench import metrics
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 40)
+    preds = np.where(rng.random((6, 40)) < 0.75, labels, 1 - labels)
+    for metric in ("accuracy", "f1", "mcc"):
+        out, dist = stats.multi_bootstrap(preds, labels, metric, n_resamples=50, seed=3, return_dist=True)
+        draw = np.random.default_rng(3)
+        weights = draw.multinomial(40, np.full(40, 1 / 40), size=50)
+        pick = draw.integers(0, 6, size=(50, 6))
+        for r in range(50):
+            idx = np.repeat(np.arange(40), weights[r])
+            scores = [metrics.compute(metric, labels[idx], preds[s][idx]) for s in pick[r]]
+            assert dist["mean"][r] == pytest.approx(np.mean(scores), abs=1e-12)
+            assert dist["std"][r] == pytest.approx(np.std(scores), abs=1e-12)
+        assert out["mean"][0] <= np.mean([metrics.compute(metric, labels, p) for p in preds]) <= out["mean"][1]
+
+
+def test_multi_bootstrap_is_wider_than_seeds_only_when_the_dev_set_is_small():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 60)
+    preds = np.where(rng.random((25, 60)) < 0.8, labels, 1 - labels)
+    from stability_bench import metrics
+    per_seed = [metrics.accuracy(labels, p) for p in preds]
+    seeds_only = stats.bootstrap_ci_scipy(per_seed, "mean")
+    multi = stats.multi_bootstrap(preds, labels, "accuracy")["mean"]
+    assert multi[1] - multi[0] > 1.5 * (seeds_only[1] - seeds_only[0])
+
+
+def test_paired_wilcoxon_sees_a_consistent_shift_that_unpaired_tests_miss():
+    rng = np.random.default_rng(1)
+    seed_effect = rng.normal(0, 0.05, 20)  # what a seed does to every recipe
+    a, b = seed_effect + 0.01 + rng.normal(0, 0.002, 20), seed_effect
+    assert stats.wilcoxon_paired(a, b) < 0.001 and stats.mann_whitney(a, b) > 0.05
+
+
+def test_probability_of_superiority_by_hand_and_against_mann_whitney_u():
+    assert stats.prob_superiority([3, 5], [1, 3, 4]) == pytest.approx((1 + 0.5 + 0 + 1 + 1 + 1) / 6)  # 3>1, 3=3, 3<4, 5>all
+    a, b = np.array([0.61, 0.64, 0.59, 0.70, 0.66]), np.array([0.58, 0.64, 0.60, 0.55])
+    u = __import__("scipy").stats.mannwhitneyu(a, b).statistic
+    assert stats.prob_superiority(a, b) == pytest.approx(u / (len(a) * len(b)))
+    low, high = stats.prob_superiority_ci(a, b, n_resamples=2000)
+    assert low <= stats.prob_superiority(a, b) <= high
+
+
+def test_holm_and_wilson_against_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.proportion import proportion_confint
+
+    p = [0.01, 0.04, np.nan, 0.03, 0.2, 0.005]
+    ok = [x for x in p if not np.isnan(x)]
+    expected = multipletests(ok, method="holm")[1]
+    got = stats.holm(p)
+    assert np.isnan(got[2]) and np.allclose(got[~np.isnan(got)], expected)
+    for k, n in ((0, 25), (4, 9), (25, 25), (7, 20)):
+        assert np.allclose(stats.wilson(k, n), proportion_confint(k, n, method="wilson"))
+
+
+def test_unbiased_expected_max_is_the_mean_max_over_all_subsets():
+    from itertools import combinations
+
+    v = [0.52, 0.61, 0.55, 0.70, 0.58, 0.66]
+    for n, est in enumerate(stats.expected_max_unbiased(v), start=1):
+        assert est == pytest.approx(np.mean([max(c) for c in combinations(v, n)]))
+    assert stats.expected_max_unbiased(v)[-1] == pytest.approx(max(v))  # n = N: the observed max
+    assert stats.expected_max(v)[-1] < max(v)  # the with-replacement form is biased low there
+    low, high = stats.expected_max_interval(v, 3)
+    assert low <= stats.expected_max_unbiased(v)[2] <= high
+
+
+def test_almost_stochastic_order_through_deepsig():
+    pytest.importorskip("deepsig")
+    rng = np.random.default_rng(2)
+    better, worse = rng.normal(0.7, 0.02, 20), rng.normal(0.6, 0.02, 20)
+    assert stats.aso_epsilon(better, worse) < 0.05 and stats.aso_epsilon(worse, better) > 0.95
+
+
+def test_new_statistics_report_and_regeneration_from_records(tmp_path):
+    from analysis_fixtures import build_example_tree
+
+    root = build_example_tree(tmp_path / "results")
+    out = tmp_path / "out"
+    assert main([str(root), "--out", str(out)]) == 0
+    comp = pd.read_csv(out / "stats.csv").set_index("method")
+    assert comp["mean_mb_low"].notna().all() and (comp["mean_mb_low"] <= comp["mean"]).all()
+    assert (comp["mean_mb_high"] - comp["mean_mb_low"] > comp["mean_ci_high"] - comp["mean_ci_low"]).all()
+    assert comp.loc["bias_correction", "n_failed"] == 2
+    assert np.allclose(comp.loc["bias_correction", ["failed_ci_low", "failed_ci_high"]], stats.wilson(2, 6))
+    assert comp.loc["cwgnc", "n_pairs"] == 6 and comp.loc["cwgnc", "p_wilcoxon_paired_holm"] >= comp.loc["cwgnc", "p_wilcoxon_paired"]
+
+    early = pd.read_csv(out / "early_detection.csv")
+    half = early[(early["rule"] == "eval") & (early["fraction"] == 0.5)].iloc[0]
+    # at half of training seeds 1-3 of both recipes sit at the baseline: 6 predicted, the 2 collapsed ones fail
+    assert (half["n_predicted"], half["true_positives"], half["precision"], half["recall"]) == (6, 2, 2 / 6, 1.0)
+    hours = (36 * (1 + 2 + 3) * 2) / 3600 * 0.5
+    assert half["hours_saved"] == pytest.approx(hours)
+    loss = early[(early["rule"] == "loss") & (early["fraction"] == 0.5)].iloc[0]
+    assert (loss["n_predicted"], loss["true_positives"]) == (2, 2)  # only the flat loss curves
+
+    emax = pd.read_csv(out / "expected_max.csv")
+    row = emax[(emax["method"] == "cwgnc") & (emax["n_runs"] == 2)].iloc[0]
+    assert row["train_hours"] == pytest.approx(2 * 36 * 3.5 / 3600) and row["em_ci_low"] <= row["expected_max_unbiased"]
+
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "http" not in page and "<script" not in page
+    assert "Statistics beyond the paper" in page and "Runs that did not complete" in page and "<table>" in page
+
+    again = tmp_path / "again"
+    assert main(["--from-runs", str(out / "runs.csv"), "--out", str(again)]) == 0
+    for name in ("stats.csv", "early_detection.csv", "expected_max.csv", "stats.md"):
+        assert (again / name).read_text() == (out / name).read_text(), name
