@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import aggregate, figures, report, tables
+from . import aggregate, declared, figures, report, tables
 from .load import AnalysisError, Examples, load_runs, mixed_precision, read_examples, read_runs_csv, write_examples
 from .outputs import OutputError, staged
 
@@ -54,12 +54,13 @@ def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
         return "?" if x is None or pd.isna(x) else int(x)
 
     comp = tables.paper_order(comp)
+    labels = {exp: tables.recipe_labels(e) for exp, e in comp.groupby("experiment")}
     for (exp, task), g in comp.groupby(["experiment", "task"], sort=False):
         lines += [f"## {exp} — {task}", "",
                   "| Recipe | n | Mean | [seeds] | [seeds × dev] | Std | [seeds] | [seeds × dev] | Failed | [Wilson, %] "
                   "| Single class |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for _, r in g.iterrows():
-            lines.append(f"| {tables.recipe_label(r['method'], r['params'])} | {r['n']} | {tables.pp(r['mean'])} | "
+            lines.append(f"| {tables.recipe_label(r['method'], r['params'], labels[exp])} | {r['n']} | {tables.pp(r['mean'])} | "
                          f"{ci(r['mean_ci_low'], r['mean_ci_high'])} | {ci(r['mean_mb_low'], r['mean_mb_high'])} | "
                          f"{tables.pp(r['std'])} | {ci(r['std_ci_low'], r['std_ci_high'])} | "
                          f"{ci(r['std_mb_low'], r['std_mb_high'])} | {r['n_failed']}/{r['n']} | "
@@ -71,7 +72,7 @@ def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
                       "|---|---|---|---|---|---|---|---|"]
             for _, r in others.iterrows():
                 lines.append(
-                    f"| {tables.recipe_label(r['method'], r['params'])} | {p(r['prob_superiority'])} "
+                    f"| {tables.recipe_label(r['method'], r['params'], labels[exp])} | {p(r['prob_superiority'])} "
                     f"{ci(r['ps_ci_low'], r['ps_ci_high'], 1, 2)} | {p(r['cliffs_delta'])} | "
                     f"{p(r['aso_epsilon'])} | {p(r['p_brown_forsythe'])} / {p(r['p_brown_forsythe_holm'])} | "
                     f"{p(r['p_mann_whitney'])} / {p(r['p_mann_whitney_holm'])} | "
@@ -103,9 +104,10 @@ def seed_variance_markdown(split: pd.DataFrame) -> str:
              "means, of the per-data-seed means, and the rest (interaction and noise).", "",
              "| Experiment | Task | Recipe | grid | var total | var init | var data | rest | init share | data share |",
              "|---|---|---|---|---|---|---|---|---|---|"]
+    labels = tables.recipe_labels(split)
     for _, r in split.iterrows():
         grid = f"{r['n_init']}×{r['n_data']}" + ("" if r["complete_grid"] else " (incomplete)")
-        lines.append(f"| {r['experiment']} | {r['task']} | {tables.recipe_label(r['method'], r['params'])} | {grid} | "
+        lines.append(f"| {r['experiment']} | {r['task']} | {tables.recipe_label(r['method'], r['params'], labels)} | {grid} | "
                      f"{r['var_total']:.2f} | {r['var_init']:.2f} | {r['var_data']:.2f} | {r['var_rest']:.2f} | "
                      f"{r['share_init']:.0%} | {r['share_data']:.0%} |")
     return "\n".join(lines) + "\n"
@@ -113,7 +115,7 @@ def seed_variance_markdown(split: pd.DataFrame) -> str:
 
 def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, root: Path | None,
             make_figures: bool = True, n_resamples: int = 9999, examples: Examples | None = None,
-            aso: bool = True) -> dict[str, list[str]]:
+            aso: bool = True, extra_tables: Path | None = None) -> dict[str, list[str]]:
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[str]] = {}
     runs.to_csv(out / "runs.csv", index=False)
@@ -121,15 +123,13 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
         write_examples(examples, out)
     summary = aggregate.summarize(runs, rule, ddof)
     summary.to_csv(out / "summary.csv", index=False)
-    md1, tex1 = tables.render_table1(summary, rule, ddof)
-    (out / "table1.md").write_text(md1)
-    (out / "table1.tex").write_text(tex1)
-    tables.table1_long(summary).to_csv(out / "table1.csv", index=False)
-    md2, tex2, t2 = tables.render_table2(summary, rule)
-    if not t2.empty:
-        (out / "table2.md").write_text(md2)
-        (out / "table2.tex").write_text(tex2)
-        t2.to_csv(out / "table2.csv", index=False)
+    specs = declared.load_specs(extra_tables)
+    for spec in specs:
+        md, tex, csv = tables.render(spec, declared.select(summary, spec, specs), rule, ddof)
+        if md:
+            (out / f"{spec.name}.md").write_text(md)
+            (out / f"{spec.name}.tex").write_text(tex)
+            csv.to_csv(out / f"{spec.name}.csv", index=False)
     comp = aggregate.compare(runs, baseline, rule, ddof, n_resamples, examples, aso)
     comp.to_csv(out / "stats.csv", index=False)
     split = aggregate.seed_variance(runs)
@@ -147,7 +147,9 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
     written["tables"] = sorted(p.name for p in out.glob("*.*") if p.suffix in (".csv", ".md", ".tex"))
     figs: list[str] = []
     if make_figures:
-        figs = figures.strip_box(runs, out, rule) + figures.threshold_curve(summary, runs, out)
+        figs = figures.strip_box(runs, out, rule)
+        figs += sum((figures.param_curve(spec, declared.select(summary, spec, specs), runs, out)
+                     for spec in specs if spec.param), [])
         figs += figures.expected_max_curves(emax, out) + figures.early_detection_curves(early, out)
         if root is not None:
             figs += figures.component_figures(runs, root, out, rule) + figures.unfreezing_curve(root, runs, out)
@@ -167,6 +169,7 @@ def main(argv=None) -> int:
                     help="population std (ddof=0, the authors' numpy default) or sample std (ddof=1)")
     ap.add_argument("--baseline", default="bias_correction", help="recipe the statistical tests compare against")
     ap.add_argument("--no-figures", action="store_true")
+    ap.add_argument("--tables", type=Path, help="a directory of more table declarations (<name>.yaml; see analysis/declared.py)")
     ap.add_argument("--no-aso", action="store_true", help="skip almost stochastic order (deepsig; the slowest statistic)")
     ap.add_argument("--glue-dir", default=os.environ.get("STABILITY_BENCH_GLUE_DIR"),
                     help="dev labels for records older than their dev_labels field (default: $STABILITY_BENCH_GLUE_DIR)")
@@ -198,8 +201,9 @@ def main(argv=None) -> int:
             if skipped:
                 pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(stage / "skipped.csv", index=False)
             written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, args.baseline,
-                              args.results, not args.no_figures, examples=examples, aso=not args.no_aso)
-    except (OutputError, OSError) as e:
+                              args.results, not args.no_figures, examples=examples, aso=not args.no_aso,
+                              extra_tables=args.tables)
+    except (OutputError, declared.TableError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     counts = runs["status"].value_counts().to_dict()

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import paper  # noqa: E402
-from .tables import NO_CLIP, recipe_label, table2_rows  # noqa: E402
+from .tables import ORDER, recipe_label, recipe_labels  # noqa: E402
 
 _LAYER = re.compile(r"layers?\.(\d+)\.")
 
@@ -45,14 +45,15 @@ def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
     done = runs[runs["status"] == "completed"].copy()
     files = []
     fcol = {"majority": "failed_majority", "fixed": "failed_fixed"}[rule]
-    rank = {m: i for i, m in enumerate(paper.TABLE1_METHODS)}
+    rank = {m: i for i, m in enumerate(ORDER)}
     for exp, e in done.groupby("experiment"):
+        labels = recipe_labels(e)
         tasks = _tasks(e)
         fig, axes = plt.subplots(1, len(tasks), figsize=(max(6.5, 4.5 * len(tasks)), 4), squeeze=False)
         for ax, task in zip(axes[0], tasks):
             t = e[e["task"] == task]
             keys = sorted(t.groupby(["method", "params"]).groups, key=lambda k: (rank.get(k[0], len(rank)), k))
-            groups = [(recipe_label(m, p), t[(t["method"] == m) & (t["params"] == p)]) for m, p in keys]
+            groups = [(recipe_label(m, p, labels), t[(t["method"] == m) & (t["params"] == p)]) for m, p in keys]
             rng = np.random.default_rng(0)
             ax.boxplot([100 * g["metric"].astype(float) for _, g in groups], widths=0.5, showfliers=False)
             labelled: set[str] = set()
@@ -91,23 +92,27 @@ def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
     return files
 
 
-def threshold_curve(summary: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[str]:
-    rows = table2_rows(summary)
+def param_curve(spec, rows: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[str]:
+    """A parameter table as a curve: mean ± std and max per parameter value, every run behind them."""
     files = []
     for exp, e in rows.groupby("experiment"):
         fig, ax = plt.subplots(figsize=(5.5, 4))
-        x = e["threshold"].to_numpy(float)
+        x = e[spec.param].to_numpy(float)
         ax.errorbar(x, 100 * e["mean"], yerr=100 * e["std"], marker="o", capsize=4, label="mean ± std")
         ax.plot(x, 100 * e["max"], "^", color="tab:green", label="max")
-        r = runs[(runs["experiment"] == exp) & (runs["method"] == "cwgnc") & (runs["task"] == "cola") &
-                 (runs["status"] == "completed")]
-        ax.scatter(r["threshold"].astype(float), 100 * r["metric"].astype(float), s=8, alpha=0.4, color="gray", label="runs")
-        ax.set_xscale("log")
-        ax.set_xlabel("CWGNC threshold" + (" (≥1e4: no clipping)" if (x >= NO_CLIP).any() else ""))
-        ax.set_ylabel("CoLA dev MCC (pp)")
-        ax.set_title(f"Table 2 — {exp}")
+        r = runs[(runs["experiment"] == exp) & (runs["status"] == "completed") & runs[spec.param].notna()]
+        for key, value in spec.where.items():
+            r = r[r[key].astype(str) == str(value)]
+        ax.scatter(r[spec.param].astype(float), 100 * r["metric"].astype(float), s=8, alpha=0.4, color="gray",
+                   label="runs")
+        if spec.log_axis:
+            ax.set_xscale("log")
+        notes = [f" (≥{n['at_least']:g}:{n['note']})" for n in spec.value_notes if (x >= n["at_least"]).any()]
+        ax.set_xlabel((spec.axis_label or spec.param) + "".join(notes))
+        ax.set_ylabel(f"{paper.TASK_NAMES.get(e['task'].iloc[0], e['task'].iloc[0])} dev (pp)")
+        ax.set_title(f"{spec.name} — {exp}")
         ax.legend(fontsize=8)
-        files += _save(fig, out, f"table2_{exp}")
+        files += _save(fig, out, f"{spec.name}_{exp}")
     return files
 
 
@@ -121,11 +126,12 @@ def expected_max_curves(emax: pd.DataFrame, out: Path) -> list[str]:
         rows = 2 if with_time else 1
         fig, axes = plt.subplots(rows, len(tasks), figsize=(max(6.5, 4.5 * len(tasks)), 3.6 * rows), squeeze=False)
         for j, task in enumerate(tasks):
+            labels = recipe_labels(e)
             for (m, p), g in e[e["task"] == task].groupby(["method", "params"], sort=False):
                 y = 100 * g.get("expected_max_unbiased", g["expected_max"])
                 for i, x in enumerate(["n_runs"] + (["train_hours"] if with_time else [])):
                     ax = axes[i][j]
-                    line, = ax.plot(g[x], y, marker=".", label=recipe_label(m, p))
+                    line, = ax.plot(g[x], y, marker=".", label=recipe_label(m, p, labels))
                     if "em_ci_low" in g:
                         ax.fill_between(g[x], 100 * g["em_ci_low"], 100 * g["em_ci_high"], alpha=0.15,
                                         color=line.get_color(), lw=0)

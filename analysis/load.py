@@ -20,10 +20,10 @@ from stability_bench.sweep import SWEEP_FILE
 
 from .paper import FIXED_FAILURE_THRESHOLDS
 
-COLUMNS = ["experiment", "task", "model", "method", "params", "threshold", "p", "seed", "init_seed", "data_seed",
+COLUMNS = ["experiment", "task", "model", "method", "params", "seed", "init_seed", "data_seed",
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
            "precision", "run_dir"]
-OPTIONAL = ["single_class", "precision", "steps", "train_time_s"]  # absent from runs.csv files of older versions
+OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep"]  # absent from older runs.csv files
 FRACTIONS = (0.1, 0.25, 0.33, 0.5, 0.75)  # of training, for early failure detection
 
 
@@ -64,8 +64,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
     preds = rec.get("dev_predictions") if metric is not None else None
     return {
         "experiment": experiment, "task": rec["task"], "model": rec["model"], "method": name,
-        "params": method_dirname(name, params).partition(",")[2], "threshold": params.get("threshold"),
-        "p": params.get("p"), "seed": rec["seed"], "init_seed": rec.get("init_seed"), "data_seed": rec.get("data_seed"),
+        "params": method_dirname(name, params).partition(",")[2], "seed": rec["seed"], "init_seed": rec.get("init_seed"), "data_seed": rec.get("data_seed"),
         "status": status, "metric_name": rec["metric_name"], "metric": metric, "majority_baseline": baseline,
         "failed_majority": None if metric is None or baseline is None else bool(metric <= baseline),
         "failed_fixed": None if metric is None or fixed is None else bool(metric <= fixed),
@@ -75,6 +74,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
         "run_dir": run_dir,
         "steps": rec.get("steps"),
         "train_time_s": rec.get("train_time_s"),
+        "sweep": rec.get("sweep") or ((rec.get("config") or {}).get("sweep") or {}).get("name"),
         **{f"param.{k}": v for k, v in sorted(params.items())},
     }
 
@@ -132,6 +132,14 @@ def _early(rec: dict, experiment: str, run_dir: str) -> list[dict]:
     return out
 
 
+def _number(text: str):
+    """A parameter value from a run-directory name: a number where it reads as one."""
+    try:
+        return float(text)
+    except ValueError:
+        return {"True": True, "False": False}.get(text, text)
+
+
 def read_one(path: Path) -> tuple[dict | None, str | None]:
     """(record, None) or (None, why it is corrupt: stability_bench.records.read_record_checked)."""
     rec, problem = read_record_checked(path)
@@ -184,11 +192,13 @@ def load_runs(root: Path, examples: Examples | None = None,
             name, _, params = cell["method"].partition(",")
             kv = dict(x.split("=", 1) for x in params.split(",") if x)
             rows.append({"experiment": exp_dir.name, "task": cell["task"], "model": cell["model"], "method": name,
-                         "params": params, "threshold": float(kv["threshold"]) if "threshold" in kv else None,
-                         "p": float(kv["p"]) if "p" in kv else None, "seed": cell["seed"], "status": "missing",
-                         "run_dir": cell["run_dir"]})
+                         "params": params, "seed": cell["seed"], "status": "missing", "run_dir": cell["run_dir"],
+                         "sweep": cell.get("sweep"),
+                         **{f"param.{k}": _number(v) for k, v in kv.items()}})
     params = sorted({k for r in rows for k in r if k.startswith("param.")})
     df = pd.DataFrame(rows, columns=COLUMNS + OPTIONAL[2:] + params)
+    sweeps = {e: s for e, s in zip(df["experiment"], df["sweep"]) if isinstance(s, str)}
+    df["sweep"] = df["experiment"].map(sweeps)  # declared-but-missing cells: their experiment's sweep
     return df.sort_values(["experiment", "task", "method", "params", "seed"], kind="stable").reset_index(drop=True), skipped
 
 
@@ -204,6 +214,11 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
     for col in OPTIONAL:  # runs.csv written before the column existed
         if col not in df:
             df[col] = None
+    for old in ("threshold", "p"):  # runs.csv written before param.<key> columns: the two it had
+        if old in df:
+            values = df.pop(old)
+            if f"param.{old}" not in df:
+                df[f"param.{old}"] = values
     for col in ("failed_majority", "failed_fixed", "single_class"):
         df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v) in ("True", "true", "1", "1.0"))
     return df

@@ -70,7 +70,12 @@ def bootstrap_ci_scipy(values, statistic: str = "mean", ddof: int = 0, n_resampl
                        level: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Seeds-only interval of the mean or std: ``scipy.stats.bootstrap`` (BCa) over the runs."""
     v = np.asarray(values, dtype=float)
-    if len(v) < 3 or np.ptp(v) == 0:
+    if len(v) < 2:
+        return (np.nan, np.nan)
+    if np.ptp(v) == 0:  # every resample is the same sample
+        point = float(v[0]) if statistic == "mean" else 0.0
+        return (point, point)
+    if len(v) < 3:
         return (np.nan, np.nan)
     fn = (lambda x, axis: np.mean(x, axis=axis)) if statistic == "mean" else \
         (lambda x, axis: np.std(x, axis=axis, ddof=ddof))

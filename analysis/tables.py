@@ -1,22 +1,33 @@
-"""Rendering Table 1 (recipes x tasks) and Table 2 (CWGNC thresholds on CoLA) as Markdown, LaTeX
-(booktabs) and CSV, in percentage points with one decimal, with the paper's values beside ours."""
+"""Rendering any declared table (``analysis/declared.py``) as Markdown, LaTeX (booktabs) and CSV, in percentage
+points with one decimal, with the declaration's published numbers beside ours.
+
+Rows are recipes (with a ``paper`` and a ``diff`` row under each recipe the declaration has numbers for) or
+the values of one recipe parameter; columns are the tasks, each with Std, Mean, Max and Failed, and, for a
+parameter table, Runs (completed of declared).
+"""
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from pathlib import Path
 
 import pandas as pd
-from omegaconf import OmegaConf
-
-from stability_bench.records import method_dirname
 
 from . import paper
+from .declared import TableSpec
 
 RULE_TEXT = {"majority": "failed = metric <= majority-class baseline on dev (RTE acc 52.7, MRPC F1 81.2, CoLA MCC 0)",
              "fixed": "failed = metric <= the authors' fixed thresholds (RTE 0.53, MRPC 0.75, CoLA 0)"}
-NO_CLIP = 1e4  # thresholds at or above this never clip in practice
+STD_TEXT = {0: "population (ddof=0, as the authors)", 1: "sample (ddof=1)"}
+
+# Display names of the recipes (the paper's for its five rows).
+NAMES = {
+    "devlin": "Devlin et al. (2019)", "bias_correction": "+ bias correction", "mixout": "Lee et al. (2019) (Mixout)",
+    "mosbach": "Mosbach et al. (2020)", "cwgnc": "CWGNC", "cwgnc_script": "CWGNC (authors' script settings)",
+    "gu": "GU", "gu_restart": "GU (restart)", "reinit": "Re-init top layers (Zhang et al. 2021)",
+    "llrd": "Layer-wise LR decay (Zhang et al. 2021)", "mhloss": "MHLoss (Fu et al. 2023)",
+    "mmr": "MMR (Fu et al. 2023)", "surt": "SURT (Fu et al. 2023)",
+}
+ORDER = ("devlin", "bias_correction", "mixout", "mosbach", "cwgnc")  # the paper's row order; others after
 
 
 def pp(x) -> str:
@@ -29,105 +40,109 @@ def signed(x) -> str:
     return f"{round(x, 1) + 0.0:+.1f}"  # + 0.0 turns -0.0 into 0.0
 
 
-EXTRA_NAMES = {
-    "cwgnc_script": "CWGNC (authors' script settings)", "gu": "GU", "gu_restart": "GU (restart)",
-    "reinit": "Re-init top layers (Zhang et al. 2021)", "llrd": "Layer-wise LR decay (Zhang et al. 2021)",
-    "mhloss": "MHLoss (Fu et al. 2023)", "mmr": "MMR (Fu et al. 2023)", "surt": "SURT (Fu et al. 2023)",
-}
-CONF_METHODS = Path(__file__).resolve().parent.parent / "conf" / "method"
+def recipe_labels(df: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """The name of each (method, params) in ``df``; a recipe run with several parameter sets shows them."""
+    pairs = df[["method", "params"]].drop_duplicates()
+    several = pairs.groupby("method")["params"].transform("nunique") > 1
+    return {(m, p): f"{NAMES.get(m, m)} [{p}]" if many else NAMES.get(m, m)
+            for m, p, many in zip(pairs["method"], pairs["params"], several)}
 
 
-@lru_cache(maxsize=None)
-def default_params(method: str) -> str:
-    """The params part of the run directory name of a recipe's config defaults ("" if unknown)."""
-    path = CONF_METHODS / f"{method}.yaml"
-    if not path.exists():
-        return ""
-    node = OmegaConf.to_container(OmegaConf.load(path).get("method", {}))
-    name = node.pop("name", method)
-    return method_dirname(name, node).partition(",")[2]
-
-
-def recipe_label(method: str, params: str) -> str:
-    """The recipe's table name; params other than its config defaults are shown in brackets."""
-    name = paper.ROW_NAMES.get(method) or EXTRA_NAMES.get(method, method)
-    return name if params in ("", default_params(method)) else f"{name} [{params}]"
+def recipe_label(method: str, params: str, labels: dict | None = None) -> str:
+    return (labels or {}).get((method, params), NAMES.get(method, method))
 
 
 def paper_order(df: pd.DataFrame) -> pd.DataFrame:
     """Experiments alphabetically, then tasks and recipes in the paper's order (others after, alphabetically)."""
     tasks = {t: i for i, t in enumerate(paper.TASK_ORDER)}
-    recipes = {m: i for i, m in enumerate(paper.TABLE1_METHODS)}
+    recipes = {m: i for i, m in enumerate(ORDER)}
     key = df.assign(_t=df["task"].map(lambda t: (tasks.get(t, len(tasks)), t)),
                     _m=df["method"].map(lambda m: (recipes.get(m, len(recipes)), m)))
     return key.sort_values(["experiment", "_t", "_m", "params"], kind="stable").drop(columns=["_t", "_m"])
 
 
-def _order(summary: pd.DataFrame) -> pd.DataFrame:
-    rank = {m: i for i, m in enumerate(paper.TABLE1_METHODS)}
-    s = summary.copy()
-    s["_rank"] = s["method"].map(lambda m: rank.get(m, len(rank)))
-    return s.sort_values(["experiment", "_rank", "method", "params"]).drop(columns="_rank")
+def _tasks(e: pd.DataFrame) -> list[str]:
+    return [t for t in paper.TASK_ORDER if t in set(e["task"])] + sorted(set(e["task"]) - set(paper.TASK_ORDER))
 
 
-def threshold_sweeps(summary: pd.DataFrame) -> set[str]:
-    """Experiments that hold nothing but a CWGNC threshold sweep on CoLA: Table 2 shows them, not Table 1."""
-    t2 = set(table2_rows(summary)["experiment"])
-    return {exp for exp, e in summary.groupby("experiment") if exp in t2
-            and (e["method"] == "cwgnc").all() and (e["task"] == "cola").all()}
+def _value(spec: TableSpec, v) -> str:
+    note = next((n["note"] for n in sorted(spec.value_notes, key=lambda n: -n["at_least"]) if v >= n["at_least"]), "")
+    return f"{v:g}{note}" if isinstance(v, float) else f"{v}{note}"
 
 
-def table1_long(summary: pd.DataFrame) -> pd.DataFrame:
-    """Long form: one row per (experiment, recipe, task, source) with source ours | paper | diff."""
-    rows = []
-    summary = summary[~summary["experiment"].isin(threshold_sweeps(summary))]
-    for _, r in _order(summary).iterrows():
-        ours = (100 * r["std"], 100 * r["mean"], 100 * r["max"])
-        base = {"experiment": r["experiment"], "model": r["model"], "method": r["method"], "params": r["params"],
-                "recipe": recipe_label(r["method"], r["params"]), "task": r["task"]}
-        counts = {"n_failed": r["n_failed"], "n_completed": r["n_completed"], "n_declared": r["n_declared"],
-                  "n_crashed": r["n_crashed"], "n_diverged": r["n_diverged"],
-                  "n_missing": r["n_missing"] + r["n_running"] + r["n_interrupted"]}
-        rows.append({**base, "source": "ours", "std": ours[0], "mean": ours[1], "max": ours[2], **counts})
-        published = paper.TABLE1.get(r["method"], {}).get(r["task"])
-        if published and "[" not in base["recipe"]:  # the paper's numbers are for the default params only
-            rows.append({**base, "source": "paper", "std": published[0], "mean": published[1], "max": published[2]})
-            rows.append({**base, "source": "diff", **{k: o - p for k, o, p in zip(("std", "mean", "max"), ours, published)}})
-    return pd.DataFrame(rows)
+def long_form(spec: TableSpec, s: pd.DataFrame) -> pd.DataFrame:
+    """One row per (experiment, row, task, source): source ours, and for recipes the paper has, paper and diff."""
+    out = []
+    rank = {m: i for i, m in enumerate(ORDER)}
+    for exp, e in s.groupby("experiment", sort=True):
+        labels = recipe_labels(e)
+        if spec.param:
+            e = e.sort_values(spec.param, kind="stable")
+        else:
+            e = e.assign(_r=e["method"].map(lambda m: rank.get(m, len(rank)))).sort_values(
+                ["_r", "method", "params"], kind="stable").drop(columns="_r")
+        for _, r in e.iterrows():
+            row = _value(spec, r[spec.param]) if spec.param else recipe_label(r["method"], r["params"], labels)
+            base = {"experiment": exp, "model": r["model"], "method": r["method"], "params": r["params"],
+                    "row": row, "task": r["task"]}
+            if spec.param:
+                base[spec.param] = r[spec.param]
+            ours = (100 * r["std"], 100 * r["mean"], 100 * r["max"])
+            counts = {k: r[k] for k in ("n_failed", "n_completed", "n_declared", "n_crashed", "n_diverged")}
+            counts["n_missing"] = r["n_missing"] + r["n_running"] + r["n_interrupted"]
+            out.append({**base, "source": "ours", "std": ours[0], "mean": ours[1], "max": ours[2], **counts})
+            published = None if spec.param else spec.paper_row(r["method"], r["params"], r["task"])
+            if published:
+                out.append({**base, "source": "paper", "std": published[0], "mean": published[1], "max": published[2]})
+                out.append({**base, "source": "diff",
+                            **{k: o - p for k, o, p in zip(("std", "mean", "max"), ours, published)}})
+    return pd.DataFrame(out)
 
 
 def _fmt(v, source):
     return signed(v) if source == "diff" else ("–" if pd.isna(v) else f"{v:.1f}")
 
 
-def _failed_cell(r) -> str:
+def _failed(r) -> str:
     if r["source"] != "ours":
         return ""
     cell = f"{int(r['n_failed'])}/{int(r['n_completed'])}"
-    if r["n_completed"] < r["n_declared"]:
+    if r["n_completed"] < r["n_declared"] and not r.get("_runs_column"):
         cell += f" (of {int(r['n_declared'])})"
     return cell
 
 
-def render_table1(summary: pd.DataFrame, rule: str, ddof: int) -> tuple[str, str]:
-    """(markdown, latex) of every experiment's recipes x tasks table."""
-    long = table1_long(summary)
+def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int) -> tuple[str, str, pd.DataFrame]:
+    """(markdown, latex, csv frame) of one declared table over the summary rows ``s`` it shows."""
+    long = long_form(spec, s)
     md, tex = [], []
+    if long.empty:
+        return "", "", long
+    has_paper = (long["source"] == "paper").any() or (not spec.param and bool(spec.paper))
     for exp, e in long.groupby("experiment", sort=True):
-        tasks = [t for t in paper.TASK_ORDER if t in set(e["task"])] + sorted(set(e["task"]) - set(paper.TASK_ORDER))
-        model = e["model"].iloc[0]
-        md += [f"### Table 1 — experiment `{exp}` (model `{model}`)", "",
-               f"Std / Mean / Max of the dev metric in percentage points over completed runs; Std: "
-               f"{'population (ddof=0, as the authors)' if ddof == 0 else 'sample (ddof=1)'}; "
-               f"{RULE_TEXT[rule]}. Rows 'paper': {paper.SOURCE} (bert-large-uncased, 25 runs); 'diff' = ours − paper.", ""]
-        head = "| Recipe | | " + " | ".join(f"{paper.TASK_NAMES.get(t, t)} Std | Mean | Max | Failed" for t in tasks) + " |"
-        md += [head, "|" + "---|" * (2 + 4 * len(tasks))]
-        tex += [f"% Table 1, experiment {exp} (model {model}); {RULE_TEXT[rule]}",
-                "\\begin{tabular}{ll" + "rrrr" * len(tasks) + "}", "\\toprule",
-                "Recipe & & " + " & ".join(f"\\multicolumn{{4}}{{c}}{{{paper.TASK_NAMES.get(t, t)}}}" for t in tasks) + " \\\\",
-                " & & " + " & ".join("Std & Mean & Max & Failed" for _ in tasks) + " \\\\", "\\midrule"]
+        tasks = _tasks(e)
+        fill = {"experiment": exp, "model": e["model"].iloc[0], "rule": RULE_TEXT[rule], "std": STD_TEXT[ddof]}
+        caption = spec.caption.format(**fill)
+        if has_paper:
+            caption += f" Rows 'paper': {spec.paper['source']}; 'diff' = ours − paper."
+        md += [f"### {spec.title.format(**fill)}", "", caption, ""]
+        per_task = ["Std", "Mean", "Max", "Failed"] + (["Runs"] if spec.param else [])
+        named = len(tasks) > 1 or not spec.param
+        head_cells = [f"{paper.TASK_NAMES.get(t, t)} {per_task[0]}" if named else per_task[0] for t in tasks]
+        head = f"| {spec.row_header} |" + (" |" if has_paper else "") + "".join(
+            f" {h} | " + " | ".join(per_task[1:]) + " |" for h in head_cells)
+        md += [head, "|" + "---|" * (1 + has_paper + len(per_task) * len(tasks))]
+        cols = "l" * (1 + has_paper) + "r" * len(per_task) * len(tasks)
+        tex += [f"% {spec.tex_comment.format(**fill)}", f"\\begin{{tabular}}{{{cols}}}", "\\toprule"]
+        if named:
+            tex += [f"{spec.row_header} & " + ("& " if has_paper else "") + " & ".join(
+                        f"\\multicolumn{{{len(per_task)}}}{{c}}{{{paper.TASK_NAMES.get(t, t)}}}" for t in tasks) + " \\\\",
+                    " & " + ("& " if has_paper else "") + " & ".join(" & ".join(per_task) for _ in tasks) + " \\\\"]
+        else:
+            tex.append(f"{spec.row_header} & " + " & ".join(per_task) + " \\\\")
+        tex.append("\\midrule")
         notes = []
-        for (recipe,), rg in e.groupby(["recipe"], sort=False):
+        for row, rg in e.groupby("row", sort=False):
             for source in ("ours", "paper", "diff"):
                 sg = rg[rg["source"] == source]
                 if sg.empty:
@@ -136,47 +151,28 @@ def render_table1(summary: pd.DataFrame, rule: str, ddof: int) -> tuple[str, str
                 for t in tasks:
                     tr = sg[sg["task"] == t]
                     if tr.empty:
-                        cells += ["", "", "", ""]
+                        cells += [""] * len(per_task)
                         continue
-                    r = tr.iloc[0]
-                    cells += [_fmt(r["std"], source), _fmt(r["mean"], source), _fmt(r["max"], source), _failed_cell(r)]
-                    if source == "ours":
+                    r = tr.iloc[0].copy()
+                    r["_runs_column"] = bool(spec.param)
+                    cells += [_fmt(r["std"], source), _fmt(r["mean"], source), _fmt(r["max"], source), _failed(r)]
+                    if spec.param:
+                        cells.append(f"{int(r['n_completed'])}/{int(r['n_declared'])}")
+                    elif source == "ours":
                         left = [f"{int(r[k])} {k[2:]}" for k in ("n_crashed", "n_diverged", "n_missing") if r[k]]
                         if left:
-                            notes.append(f"{recipe}, {t}: {', '.join(left)} (not in the statistics, never counted as failed)")
-                label = recipe if source == "ours" else ""
-                md.append(f"| {label} | {source} | " + " | ".join(cells) + " |")
-                tex_label = label.replace("&", r"\&")
-                tex.append(f"{tex_label} & {source} & " + " & ".join(cells).replace("–", "--") + r" \\")
+                            notes.append(f"{row}, {t}: {', '.join(left)} (not in the statistics, never counted as failed)")
+                label = row if source == "ours" else ""
+                md.append(f"| {label} |" + (f" {source} |" if has_paper else "") + "".join(f" {c} |" for c in cells))
+                tex.append(label.replace("&", r"\&") + (f" & {source}" if has_paper else "") + " & " +
+                           " & ".join(cells).replace("–", "--") + r" \\")
         tex += ["\\bottomrule", "\\end{tabular}", ""]
         md += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
-    return "\n".join(md), "\n".join(tex)
-
-
-def table2_rows(summary: pd.DataFrame) -> pd.DataFrame:
-    s = summary[(summary["method"] == "cwgnc") & (summary["task"] == "cola") & summary["threshold"].notna()]
-    s = s[s.groupby("experiment")["threshold"].transform("nunique") > 1]
-    return s.sort_values(["experiment", "threshold"])
-
-
-def render_table2(summary: pd.DataFrame, rule: str) -> tuple[str, str, pd.DataFrame]:
-    rows = table2_rows(summary)
-    md, tex, out = [], [], []
-    for exp, e in rows.groupby("experiment", sort=True):
-        md += [f"### Table 2 — CWGNC threshold on CoLA, experiment `{exp}` (model `{e['model'].iloc[0]}`)", "",
-               f"MCC in percentage points; {RULE_TEXT[rule]}. {paper.TABLE2_CLAIM}", "",
-               "| Threshold | Std | Mean | Max | Failed | Runs |", "|---|---|---|---|---|---|"]
-        tex += [f"% Table 2, experiment {exp}", "\\begin{tabular}{lrrrrr}", "\\toprule",
-                "Threshold & Std & Mean & Max & Failed & Runs \\\\", "\\midrule"]
-        for _, r in e.iterrows():
-            thr = f"{r['threshold']:g}" + (" (no clipping)" if r["threshold"] >= NO_CLIP else "")
-            failed = f"{int(r['n_failed'])}/{int(r['n_completed'])}"
-            runs = f"{int(r['n_completed'])}/{int(r['n_declared'])}"
-            md.append(f"| {thr} | {pp(r['std'])} | {pp(r['mean'])} | {pp(r['max'])} | {failed} | {runs} |")
-            tex.append(f"{thr} & {pp(r['std'])} & {pp(r['mean'])} & {pp(r['max'])} & {failed} & {runs} \\\\".replace("–", "--"))
-            out.append({"experiment": exp, "model": r["model"], "threshold": r["threshold"], "std": 100 * r["std"],
-                        "mean": 100 * r["mean"], "max": 100 * r["max"], "n_failed": r["n_failed"],
-                        "n_completed": r["n_completed"], "n_declared": r["n_declared"]})
-        md.append("")
-        tex += ["\\bottomrule", "\\end{tabular}", ""]
-    return "\n".join(md), "\n".join(tex), pd.DataFrame(out)
+    counts = ["n_failed", "n_completed", "n_declared"]
+    if spec.param:
+        csv = long[["experiment", "model", spec.param, "std", "mean", "max", *counts]].rename(
+            columns={spec.param: spec.param.split(".", 1)[1]})
+    else:
+        csv = long.rename(columns={"row": "recipe"})[["experiment", "model", "method", "params", "recipe", "task", "source",
+                                                       "std", "mean", "max", *counts, "n_crashed", "n_diverged", "n_missing"]]
+    return "\n".join(md), "\n".join(tex), csv

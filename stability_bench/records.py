@@ -65,6 +65,7 @@ class Record:
     schema_version: int = SCHEMA_VERSION
     status: str = "running"  # running | completed | diverged | crashed | interrupted
     experiment: str = ""
+    sweep: str | None = None  # the +sweep= preset that declared this run (null: a single run)
     task: str = ""
     model: str = ""  # the model config's name
     method: dict = field(default_factory=dict)  # {"name": recipe preset, "params": its parameters}

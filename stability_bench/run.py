@@ -172,7 +172,7 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
     dev_labels = data["dev"].labels
     num_labels = len(cfg.task.label_names)
     record = Record(
-        experiment=cfg.experiment, task=cfg.task.name, model=cfg.model.name,
+        experiment=cfg.experiment, sweep=(cfg.sweep or {}).get("name"), task=cfg.task.name, model=cfg.model.name,
         method={"name": cfg.method.name, "params": params},
         seed=seed, init_seed=init_seed, data_seed=data_seed,
         metric_name=cfg.task.metric, majority_baseline=metrics.majority_baseline(cfg.task.metric, dev_labels),

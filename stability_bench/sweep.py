@@ -29,13 +29,15 @@ class Cell:
     method: str  # the method directory name: recipe and params
     model: str
     seed: int
+    sweep: str | None = None  # the +sweep= preset that declared it
 
     @classmethod
     def from_config(cls, overrides, cfg) -> "Cell":
         path = record_path(cfg)
         exp = path.parents[3]
         return cls(list(overrides), str(exp), str(path.parent.relative_to(exp)), cfg.task.name,
-                   method_dirname(cfg.method.name, method_params(cfg.method)), cfg.model.name, int(cfg.seed))
+                   method_dirname(cfg.method.name, method_params(cfg.method)), cfg.model.name, int(cfg.seed),
+                   (cfg.sweep or {}).get("name"))
 
     @property
     def record_path(self) -> Path:

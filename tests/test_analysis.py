@@ -84,7 +84,7 @@ def test_fixed_threshold_rule_counts_mrpc_failures_differently(tmp_path):
 
 def test_golden_tables(tmp_path):
     out = tmp_path / "out"
-    assert main([str(build_tree(tmp_path / "results")), "--out", str(out), "--no-figures"]) == 0
+    assert main(["--no-aso", str(build_tree(tmp_path / "results")), "--out", str(out), "--no-figures"]) == 0
     for name in ("table1.md", "table1.tex", "table2.md", "table2.tex", "table1.csv", "table2.csv"):
         expected = (GOLDEN / name).read_text()
         assert (out / name).read_text() == expected, f"{name} differs from tests/golden/{name}"
@@ -92,8 +92,8 @@ def test_golden_tables(tmp_path):
 
 def test_everything_regenerates_from_runs_csv(tmp_path):
     out1, out2 = tmp_path / "a", tmp_path / "b"
-    assert main([str(build_tree(tmp_path / "results")), "--out", str(out1), "--no-figures"]) == 0
-    assert main(["--from-runs", str(out1 / "runs.csv"), "--out", str(out2), "--no-figures"]) == 0
+    assert main(["--no-aso", str(build_tree(tmp_path / "results")), "--out", str(out1), "--no-figures"]) == 0
+    assert main(["--no-aso", "--from-runs", str(out1 / "runs.csv"), "--out", str(out2), "--no-figures"]) == 0
     for name in ("summary.csv", "table1.md", "table1.tex", "table2.md", "stats.csv", "expected_max.csv"):
         assert (out1 / name).read_text() == (out2 / name).read_text(), name
 
@@ -109,7 +109,7 @@ def test_bad_records_are_reported_and_skipped(tmp_path, capsys):
     bad.write_text(json.dumps(rec))
     write_record(exp, "rte", "cwgnc", {}, 10, 0.71, some_future_field={"x": 1})  # extra fields are fine
     out = tmp_path / "out"
-    assert main([str(root), "--out", str(out), "--no-figures"]) == 0
+    assert main(["--no-aso", str(root), "--out", str(out), "--no-figures"]) == 0
     err = capsys.readouterr().err
     assert "not valid JSON" in err and "schema_version 99" in err and "missing fields: task" in err
     skipped = pd.read_csv(out / "skipped.csv")
@@ -120,15 +120,15 @@ def test_bad_records_are_reported_and_skipped(tmp_path, capsys):
 
 def test_empty_or_missing_directory_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main([str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["--no-aso", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
     assert "no record.json or sweep.json" in capsys.readouterr().err
-    assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["--no-aso", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "is not a directory" in capsys.readouterr().err
 
 
 def test_figures_are_written(tmp_path):
     out = tmp_path / "out"
-    assert main([str(build_tree(tmp_path / "results")), "--out", str(out)]) == 0
+    assert main(["--no-aso", str(build_tree(tmp_path / "results")), "--out", str(out)]) == 0
     for name in ("strip_table1-tiny_random.png", "strip_table1-tiny_random.pdf", "table2_table2-tiny_random.png",
                  "expected_max_table1-tiny_random.png"):
         assert (out / name).stat().st_size > 1000, name
@@ -136,7 +136,7 @@ def test_figures_are_written(tmp_path):
 
 def test_cli_entry_point(tmp_path):
     root = build_tree(tmp_path / "results")
-    out = subprocess.run([sys.executable, "-m", "analysis", str(root), "--out", str(tmp_path / "o"), "--no-figures"],
+    out = subprocess.run([sys.executable, "-m", "analysis", str(root), "--out", str(tmp_path / "o"), "--no-figures", "--no-aso"],
                          capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert out.returncode == 0 and "wrote" in out.stdout
 
@@ -150,7 +150,7 @@ def test_component_and_unfreezing_figures_from_real_tiny_runs(glue_dir, tmp_path
         execute(make_cfg(["method=cwgnc", f"seed={seed}", "train.component_stats_every=1", "experiment=cs"], glue_dir, results))
         execute(make_cfg(["method=gu_restart", f"seed={seed}", "experiment=gu"], glue_dir, results))
     out = tmp_path / "out"
-    assert main([str(results), "--out", str(out)]) == 0
+    assert main(["--no-aso", str(results), "--out", str(out)]) == 0
     assert (out / "component_stats.png").stat().st_size > 1000
     assert (out / "gradual_unfreezing.png").stat().st_size > 1000
 
@@ -170,7 +170,7 @@ def test_seed_variance_split_recovers_additive_effects(tmp_path):
     assert split["var_data"] == pytest.approx(np.var([-2, 0, 2]))
     assert split["var_rest"] == pytest.approx(0.0, abs=1e-9)
     out = tmp_path / "out"
-    assert main([str(tmp_path), "--out", str(out), "--no-figures"]) == 0
+    assert main(["--no-aso", str(tmp_path), "--out", str(out), "--no-figures"]) == 0
     assert "Weight initialisation vs data order" in (out / "stats.md").read_text()
 
 
@@ -204,9 +204,9 @@ def test_single_class_runs_are_counted_from_dev_predictions(tmp_path):
     runs, _ = load_runs(tmp_path)
     assert aggregate.summarize(runs)["n_single_class"].tolist() == [2]
     out, again = tmp_path / "out", tmp_path / "again"
-    assert main([str(tmp_path), "--out", str(out), "--no-figures"]) == 0
-    assert "| 3 | 60.0 [60.0, 60.0] | 0.0 [0.0, 0.0] | 0/3 | 2/3 |" in (out / "stats.md").read_text()
-    assert main(["--from-runs", str(out / "runs.csv"), "--out", str(again), "--no-figures"]) == 0
+    assert main(["--no-aso", str(tmp_path), "--out", str(out), "--no-figures"]) == 0
+    assert "| 3 | 60.0 | [60.0, 60.0] | [–] | 0.0 | [0.0, 0.0] | [–] | 0/3 | [0.0, 56.1] | 2/3 |" in (out / "stats.md").read_text()
+    assert main(["--no-aso", "--from-runs", str(out / "runs.csv"), "--out", str(again), "--no-figures"]) == 0
     assert (again / "stats.md").read_text() == (out / "stats.md").read_text()
 
 
@@ -235,7 +235,7 @@ def test_runs_of_different_precision_in_one_cell_are_flagged(tmp_path, capsys):
     for seed in (1, 2):
         write_record(exp, "mrpc", "bias_correction", {}, seed, 0.9, config={"train": {"precision": "fp32", "tf32": False}})
     out = tmp_path / "out"
-    assert main([str(root), "--out", str(out), "--no-figures"]) == 0
+    assert main(["--no-aso", str(root), "--out", str(out), "--no-figures"]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warnings == ["warning: table1-tiny_random rte cwgnc grouping=tensor,threshold=0.05: runs of different precision "
                         "pooled (1 bf16, 1 fp32, 1 tf32); give each precision its own experiment="]
@@ -250,7 +250,7 @@ def test_a_killed_analysis_leaves_the_previous_outputs_whole(tmp_path):
 
     root = build_tree(tmp_path / "results")
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "analysis", str(root), "--out", str(out)]
+    cmd = [sys.executable, "-m", "analysis", str(root), "--out", str(out), "--no-aso"]
     cwd = Path(__file__).parent.parent
     assert subprocess.run(cmd, cwd=cwd, capture_output=True).returncode == 0
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
@@ -272,9 +272,9 @@ def test_analysing_another_experiment_into_the_same_out_removes_the_old_outputs(
     out = tmp_path / "out"
     (out / "notes.txt").parent.mkdir()
     (out / "notes.txt").write_text("mine")
-    assert main([str(root), "--out", str(out)]) == 0
+    assert main(["--no-aso", str(root), "--out", str(out)]) == 0
     assert (out / "table2_table2-tiny_random.png").exists()
-    assert main([str(root / "table1-tiny_random"), "--out", str(out)]) == 0
+    assert main(["--no-aso", str(root / "table1-tiny_random"), "--out", str(out)]) == 0
     assert not list(out.glob("*table2*")) and (out / "strip_table1-tiny_random.png").exists()
     assert (out / "notes.txt").read_text() == "mine"  # never written by an analysis: left alone
 
@@ -282,11 +282,11 @@ def test_analysing_another_experiment_into_the_same_out_removes_the_old_outputs(
 def test_unusable_out_or_runs_csv_is_one_line(tmp_path, capsys):
     root = build_tree(tmp_path / "results")
     (tmp_path / "file").write_text("x")
-    assert main([str(root), "--out", str(tmp_path / "file"), "--no-figures"]) == 2
+    assert main(["--no-aso", str(root), "--out", str(tmp_path / "file"), "--no-figures"]) == 2
     assert capsys.readouterr().err.strip().endswith("is a file: give a directory (created if it does not exist)")
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
-    assert main(["--from-runs", str(other), "--out", str(tmp_path / "o")]) == 2
+    assert main(["--no-aso", "--from-runs", str(other), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {other} is not a runs.csv written by python -m analysis: no column experiment")
     assert "\n" not in err
@@ -410,7 +410,7 @@ def test_new_statistics_report_and_regeneration_from_records(tmp_path):
 
     root = build_example_tree(tmp_path / "results")
     out = tmp_path / "out"
-    assert main([str(root), "--out", str(out)]) == 0
+    assert main(["--no-aso", str(root), "--out", str(out)]) == 0
     comp = pd.read_csv(out / "stats.csv").set_index("method")
     assert comp["mean_mb_low"].notna().all() and (comp["mean_mb_low"] <= comp["mean"]).all()
     assert (comp["mean_mb_high"] - comp["mean_mb_low"] > comp["mean_ci_high"] - comp["mean_ci_low"]).all()
@@ -436,6 +436,31 @@ def test_new_statistics_report_and_regeneration_from_records(tmp_path):
     assert "Statistics beyond the paper" in page and "Runs that did not complete" in page and "<table>" in page
 
     again = tmp_path / "again"
-    assert main(["--from-runs", str(out / "runs.csv"), "--out", str(again)]) == 0
+    assert main(["--no-aso", "--from-runs", str(out / "runs.csv"), "--out", str(again)]) == 0
     for name in ("stats.csv", "early_detection.csv", "expected_max.csv", "stats.md"):
         assert (again / name).read_text() == (out / name).read_text(), name
+
+
+def test_a_table_declared_in_a_file_renders_without_code(tmp_path):
+    """Mixout's p on RTE, and a recipes table of one sweep: two YAML files, no code."""
+    root = tmp_path / "results"
+    exp = root / "mixout_p-tiny_random"
+    for p, values in ((0.1, [0.60, 0.64]), (0.5, [0.58, 0.62]), (0.9, [0.50, 0.56])):
+        for seed, v in enumerate(values, start=1):
+            write_record(exp, "rte", "mixout", {"p": p, "skip_intermediate": True}, seed, v)
+    specs = tmp_path / "tables"
+    specs.mkdir()
+    (specs / "mixout_p.yaml").write_text(
+        "title: 'Mixout p on RTE — `{experiment}`'\ncaption: 'Accuracy in percentage points; {rule}.'\n"
+        "tex_comment: 'Mixout p, {experiment}'\nrows: param.p\nrow_header: p\nwhere: {method: mixout, task: rte}\n")
+    (specs / "only_mixout.yaml").write_text("title: 'Recipes of `{experiment}`'\nexperiments: 'mixout_p-*'\n")
+    out = tmp_path / "out"
+    assert main(["--no-aso", str(root), "--out", str(out), "--tables", str(specs), "--no-figures"]) == 0
+    md = (out / "mixout_p.md").read_text()
+    assert "| p | Std | Mean | Max | Failed | Runs |" in md
+    assert "| 0.1 | 2.0 | 62.0 | 64.0 | 0/2 | 2/2 |" in md and "| 0.9 | 3.0 | 53.0 | 56.0 | 1/2 | 2/2 |" in md
+    assert list(pd.read_csv(out / "mixout_p.csv")["p"]) == [0.1, 0.5, 0.9]
+    recipes = (out / "only_mixout.md").read_text()  # three parameter sets of one recipe: each shows its params
+    assert "| Lee et al. (2019) (Mixout) [p=0.1,skip_intermediate=True] |" in recipes
+    (specs / "bad.yaml").write_text("title: x\nrow: recipe\n")
+    assert main(["--no-aso", str(root), "--out", str(out), "--tables", str(specs), "--no-figures"]) == 2
