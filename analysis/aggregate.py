@@ -33,7 +33,7 @@ def summarize(runs: pd.DataFrame, rule: str = "majority", ddof: int = 0) -> pd.D
         row.update({f"n_{s}": int((g["status"] == s).sum()) for s in STATUSES})
         row.update(n_declared=len(g), std=std, mean=mean, max=mx, n_failed=int(done[fcol].astype(bool).sum()),
                    n_single_class=n_single_class(done), failed_rule=rule, std_ddof=ddof,
-                   **{c: g[c].iloc[0] for c in runs.columns if c.startswith("param.") or c == "sweep"})
+                   **{c: g[c].iloc[0] for c in runs.columns if c.startswith("param.") or c in ("sweep", "label")})
         out.append(row)
     return pd.DataFrame(out)
 
@@ -79,6 +79,7 @@ def compare(runs: pd.DataFrame, baseline: str, rule: str = "majority", ddof: int
                 "std_mb_low": multi["std"][0], "std_mb_high": multi["std"][1],
                 "n_failed": n_failed, "failed_ci_low": failed_ci[0], "failed_ci_high": failed_ci[1],
                 "n_single_class": n_single_class(r), "baseline": baseline,
+                "label": r["label"].iloc[0] if "label" in r else None,
             }
             compared = not is_base and len(b) > 0
             pa, pb = _pairs(r, base) if compared else (np.array([]), np.array([]))
@@ -119,7 +120,8 @@ def expected_max_table(runs: pd.DataFrame, n_resamples: int = 2000) -> pd.DataFr
             low, high = stats.expected_max_interval(v, n, n_resamples=n_resamples)
             out.append({"experiment": exp, "task": task, "model": model, "method": method, "params": params,
                         "n_runs": n, "expected_max": value, "expected_max_unbiased": ub, "em_ci_low": low,
-                        "em_ci_high": high, "train_hours": n * hours if np.isfinite(hours) else np.nan})
+                        "em_ci_high": high, "train_hours": n * hours if np.isfinite(hours) else np.nan,
+                        "label": g["label"].iloc[0] if "label" in g else None})
     return pd.DataFrame(out)
 
 

@@ -23,7 +23,7 @@ from .paper import FIXED_FAILURE_THRESHOLDS
 COLUMNS = ["experiment", "task", "model", "method", "params", "seed", "init_seed", "data_seed",
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
            "precision", "run_dir"]
-OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep"]  # absent from older runs.csv files
+OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep", "label"]  # absent from older runs.csv files
 FRACTIONS = (0.1, 0.25, 0.33, 0.5, 0.75)  # of training, for early failure detection
 
 
@@ -74,6 +74,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
         "run_dir": run_dir,
         "steps": rec.get("steps"),
         "train_time_s": rec.get("train_time_s"),
+        "label": rec["method"].get("label") if isinstance(rec["method"], dict) else None,  # the preset's own
         "sweep": rec.get("sweep") or ((rec.get("config") or {}).get("sweep") or {}).get("name"),
         **{f"param.{k}": v for k, v in sorted(params.items())},
     }

@@ -19,7 +19,7 @@ RULE_TEXT = {"majority": "failed = metric <= majority-class baseline on dev (RTE
              "fixed": "failed = metric <= the authors' fixed thresholds (RTE 0.53, MRPC 0.75, CoLA 0)"}
 STD_TEXT = {0: "population (ddof=0, as the authors)", 1: "sample (ddof=1)"}
 
-# Display names of the recipes (the paper's for its five rows).
+# Display names for records written before presets declared their label (method.label in conf/method/*.yaml).
 NAMES = {
     "devlin": "Devlin et al. (2019)", "bias_correction": "+ bias correction", "mixout": "Lee et al. (2019) (Mixout)",
     "mosbach": "Mosbach et al. (2020)", "cwgnc": "CWGNC", "cwgnc_script": "CWGNC (authors' script settings)",
@@ -41,11 +41,17 @@ def signed(x) -> str:
 
 
 def recipe_labels(df: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """The name of each (method, params) in ``df``; a recipe run with several parameter sets shows them."""
-    pairs = df[["method", "params"]].drop_duplicates()
+    """The name of each (method, params) in ``df`` (its preset's label as recorded); a preset run with several
+    parameter sets shows them."""
+    cols = ["method", "params"] + (["label"] if "label" in df else [])
+    pairs = df[cols].drop_duplicates(["method", "params"])
     several = pairs.groupby("method")["params"].transform("nunique") > 1
-    return {(m, p): f"{NAMES.get(m, m)} [{p}]" if many else NAMES.get(m, m)
-            for m, p, many in zip(pairs["method"], pairs["params"], several)}
+    names = pairs["label"] if "label" in pairs else pd.Series([None] * len(pairs), index=pairs.index)
+    out = {}
+    for m, p, name, many in zip(pairs["method"], pairs["params"], names, several):
+        name = name if isinstance(name, str) and name else NAMES.get(m, m)
+        out[(m, p)] = f"{name} [{p}]" if many else name
+    return out
 
 
 def recipe_label(method: str, params: str, labels: dict | None = None) -> str:

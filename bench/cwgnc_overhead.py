@@ -64,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     train = OmegaConf.structured(TrainConfig)
-    recipes = {"bias_correction": (build_method(OmegaConf.create({"name": "bias_correction"}), train), 1.0),
+    recipes = {"bias_correction": (build_method(OmegaConf.create({"name": "bias_correction", "recipe": "plain"}), train), 1.0),
                "cwgnc": (build_method(OmegaConf.create({"name": "cwgnc", "threshold": 0.05, "grouping": "tensor"}), train), None)}
     model = make_model(args.model)
     model.train()

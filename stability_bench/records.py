@@ -68,7 +68,7 @@ class Record:
     sweep: str | None = None  # the +sweep= preset that declared this run (null: a single run)
     task: str = ""
     model: str = ""  # the model config's name
-    method: dict = field(default_factory=dict)  # {"name": recipe preset, "params": its parameters}
+    method: dict = field(default_factory=dict)  # {"name": preset, "params": its parameters, "recipe", "label"}
     seed: int = 0  # the run's seed (its directory name)
     init_seed: int = 0  # seed of the classifier's initialisation (= seed unless set)
     data_seed: int = 0  # seed of the data order and dropout (= seed unless set)
@@ -133,7 +133,8 @@ def method_params(method_cfg) -> dict:
     from omegaconf import OmegaConf
 
     d = OmegaConf.to_container(method_cfg, resolve=True) if OmegaConf.is_config(method_cfg) else dict(method_cfg)
-    d.pop("name", None)
+    for key in ("name", "recipe", "label"):  # which preset, which recipe class, how it is shown: not params
+        d.pop(key, None)
     return d
 
 
@@ -161,7 +162,8 @@ def identity(cfg: dict) -> dict:
     data = {k: cfg["data"][k] for k in ("max_train_samples", "max_eval_samples", "subset_seed", "max_length",
                                         "group_by_length")}
     model = {k: cfg["model"][k] for k in ("name", "pretrained", "package", "random_init")}
-    return {"task": cfg["task"]["name"], "model": model, "method": cfg["method"], "seed": cfg["seed"],
+    method = {k: v for k, v in cfg["method"].items() if k not in ("recipe", "label")}  # both follow from the preset
+    return {"task": cfg["task"]["name"], "model": model, "method": method, "seed": cfg["seed"],
             "init_seed": cfg["init_seed"], "data_seed": cfg["data_seed"], "data": data, "train": train}
 
 

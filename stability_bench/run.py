@@ -28,7 +28,7 @@ from .models import load_model, load_tokenizer
 from .liveness import Liveness
 from .records import (Record, environment, finite_or_none, identity, identity_diff, is_self, method_params,
                       move_aside, owner, read_record_checked, record_path, remove_stale_tmp, write_record)
-from .recipes import build_method
+from .recipes import build_method, label_of, recipe_of
 from .train import fit
 
 log = logging.getLogger("stability_bench")
@@ -173,7 +173,7 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
     num_labels = len(cfg.task.label_names)
     record = Record(
         experiment=cfg.experiment, sweep=(cfg.sweep or {}).get("name"), task=cfg.task.name, model=cfg.model.name,
-        method={"name": cfg.method.name, "params": params},
+        method={"name": cfg.method.name, "params": params, "recipe": recipe_of(cfg.method), "label": label_of(cfg.method)},
         seed=seed, init_seed=init_seed, data_seed=data_seed,
         metric_name=cfg.task.metric, majority_baseline=metrics.majority_baseline(cfg.task.metric, dev_labels),
         label_names=list(cfg.task.label_names), n_train=len(data["train"]), n_dev=len(dev_labels),

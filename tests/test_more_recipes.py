@@ -26,7 +26,7 @@ def bert():
 
 
 def method(name, **params):
-    return build_method(OmegaConf.create({"name": name, **params}), TRAIN)
+    return build_method(OmegaConf.create({"name": name, "recipe": {"llrd": "reinit"}.get(name, name), **params}), TRAIN)
 
 
 def batch(n=6):

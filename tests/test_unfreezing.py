@@ -14,7 +14,7 @@ def tiny_model(layers=3):
 def gu(restart=False, max_iterations=None):
     train = OmegaConf.create({"weight_decay": 0.01, "lr": 1e-2, "adam_beta1": 0.9, "adam_beta2": 0.999,
                               "adam_eps": 1e-6, "correct_bias": True})
-    return build_method(OmegaConf.create({"name": "gu_restart" if restart else "gu", "restart": restart,
+    return build_method(OmegaConf.create({"name": "gu_restart" if restart else "gu", "recipe": "gu", "restart": restart,
                                           "max_iterations": max_iterations}), train)
 
 

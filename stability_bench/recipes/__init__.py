@@ -1,8 +1,8 @@
-"""Fine-tuning recipes by name. ``conf/method/<name>.yaml`` selects one and sets its params.
-
-devlin, bias_correction and mosbach are plain fine-tuning (``base.Method``) with different
-``train.*`` settings; cwgnc (and cwgnc_script, the authors' run-script settings), mixout, gu and
-gu_restart, reinit and llrd (Zhang et al. 2021), mhloss, mmr and surt (Fu et al. 2023) add their own hooks.
+"""Fine-tuning recipes. A recipe is a ``Method`` subclass in its own module, registered with
+``@register(name, label)``; a preset ``conf/method/<preset>.yaml`` selects one with ``method.recipe`` (default: the
+preset's name) and sets its params, its ``train.*`` settings and its display ``label``. Presets and recipes are
+separate: ``devlin``, ``bias_correction`` and ``mosbach`` are presets of the ``plain`` recipe, ``cwgnc_script``
+one of ``cwgnc``, ``gu_restart`` one of ``gu``, ``llrd`` one of ``reinit``.
 """
 
 from __future__ import annotations
@@ -14,37 +14,27 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..config import ConfigError
 from ..records import method_params
-from .base import Method, Stage
-from .cwgnc import CWGNC
-from .mixout import Mixout
-from .mmr import MaxMargin
-from .multihead import MultiHeadLoss
-from .reinit import Reinit
-from .surt import SURT
-from .unfreezing import GradualUnfreezing
+from .base import REGISTRY, Method, Stage, register
+from . import cwgnc, mixout, mmr, multihead, reinit, surt, unfreezing  # noqa: F401  (importing registers each recipe)
 
-RECIPES: dict[str, type[Method]] = {
-    "devlin": Method,
-    "bias_correction": Method,
-    "mosbach": Method,
-    "cwgnc": CWGNC,
-    "cwgnc_script": CWGNC,
-    "mixout": Mixout,
-    "gu": GradualUnfreezing,
-    "gu_restart": GradualUnfreezing,
-    "reinit": Reinit,
-    "llrd": Reinit,
-    "mhloss": MultiHeadLoss,
-    "mmr": MaxMargin,
-    "surt": SURT,
-}
+NOT_PARAMS = ("name", "recipe", "label")  # the keys of a method node that are not the recipe's params
+
+
+def recipe_of(method_cfg) -> str:
+    return method_cfg.get("recipe") or method_cfg.get("name")
+
+
+def label_of(method_cfg) -> str:
+    """The preset's display label, else its recipe's."""
+    cls = REGISTRY.get(recipe_of(method_cfg))
+    return method_cfg.get("label") or (cls.label if cls else str(method_cfg.get("name")))
 
 
 def build_method(method_cfg, train_cfg) -> Method:
-    name = method_cfg.get("name")
-    if name not in RECIPES:
-        raise ConfigError(f"method.name={name} is unknown: choose one of {', '.join(RECIPES)}")
-    cls = RECIPES[name]
+    name = recipe_of(method_cfg)
+    if name not in REGISTRY:
+        raise ConfigError(f"method.recipe={name} is unknown: choose one of {', '.join(sorted(REGISTRY))}")
+    cls = REGISTRY[name]
     given = method_params(method_cfg)
     known = {f.name for f in dataclasses.fields(cls.Params)}
     for key in given:
@@ -62,4 +52,4 @@ def build_method(method_cfg, train_cfg) -> Method:
     return cls(params, train_cfg)
 
 
-__all__ = ["RECIPES", "Method", "Stage", "build_method", "method_params"]
+__all__ = ["REGISTRY", "Method", "Stage", "build_method", "label_of", "method_params", "recipe_of", "register"]

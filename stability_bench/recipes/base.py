@@ -32,6 +32,21 @@ def no_decay(module: nn.Module, param_name: str) -> bool:
     """Biases and LayerNorm weights are not decayed (Devlin et al.; transformers' run_glue)."""
     return param_name == "bias" or isinstance(module, nn.LayerNorm)
 
+REGISTRY: dict[str, type] = {}  # recipe name -> class, filled by @register
+
+
+def register(name: str, label: str):
+    """Make a recipe class selectable as ``method.recipe: <name>``, shown as ``label`` where a preset gives none."""
+    def add(cls):
+        if name in REGISTRY:
+            raise ValueError(f"recipe {name} is registered twice ({REGISTRY[name].__name__}, {cls.__name__})")
+        cls.recipe_name, cls.label = name, label
+        REGISTRY[name] = cls
+        return cls
+    return add
+
+
+@register("plain", "Fine-tuning")
 class Method:
     """Plain fine-tuning: AdamW (bias correction per ``train.correct_bias``), one stage."""
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from .base import Method
+from .base import Method, register
 
 GROUPINGS = ("tensor", "module", "layer")
 _LAYER = re.compile(r"^(.*?\blayers?\.\d+)\.")
@@ -65,6 +65,7 @@ class Params:
     grouping: str = "tensor"  # tensor | module | layer
 
 
+@register("cwgnc", "CWGNC")
 class CWGNC(Method):
     Params = Params
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError
-from .base import Method
+from .base import Method, register
 
 
 def mixout(weight: torch.Tensor, target: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
@@ -68,6 +68,7 @@ def apply_mixout(model: nn.Module, p: float, skip_intermediate: bool = True) -> 
     return replaced
 
 
+@register("mixout", "Mixout")
 class Mixout(Method):
     Params = Params
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError
-from .base import Method
+from .base import Method, register
 
 
 def centroid_margin(features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
@@ -41,6 +41,7 @@ class Params:
     target: float = 1.0  # desired distance between class centroids on the unit sphere (max 2)
 
 
+@register("mmr", "MMR")
 class MaxMargin(Method):
     Params = Params
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import ConfigError
-from .base import Method
+from .base import Method, register
 from .reinit import bert_init_
 
 
@@ -42,6 +42,7 @@ class Params:
     heads: int = 5  # number of classifier heads
 
 
+@register("mhloss", "MHLoss")
 class MultiHeadLoss(Method):
     Params = Params
 

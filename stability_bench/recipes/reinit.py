@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from .base import Method, no_decay
+from .base import Method, no_decay, register
 from .unfreezing import encoder_layers
 
 
@@ -67,6 +67,7 @@ class Params:
     lr_decay: float = 1.0  # layer-wise learning-rate decay factor; 1 = off (Zhang et al. use 0.9-0.95)
 
 
+@register("reinit", "Re-init / layer-wise LR decay")
 class Reinit(Method):
     Params = Params
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..config import ConfigError
 from ..optim import AdamW
-from .base import Method
+from .base import Method, register
 
 log = logging.getLogger("stability_bench")
 
@@ -47,6 +47,7 @@ class Params:
     mask_prob: float = 0.15
 
 
+@register("surt", "SURT")
 class SURT(Method):
     Params = Params
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
-from .base import Method, Stage
+from .base import Method, Stage, register
 
 
 def encoder_layers(model: nn.Module) -> nn.ModuleList:
@@ -53,6 +53,7 @@ class Params:
     max_iterations: Optional[int] = None  # T of Algorithm 1; null = one per layer
 
 
+@register("gu", "Gradual unfreezing")
 class GradualUnfreezing(Method):
     Params = Params
 
