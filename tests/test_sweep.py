@@ -80,7 +80,8 @@ def test_two_identical_sweeps_started_together_run_every_cell_once(tmp_path):
     from conftest import write_glue
     glue = write_glue(tmp_path / "glue", n_train=200)
     cmd = [sys.executable, "-m", "stability_bench", "task=rte", "model=tiny_random", f"data.glue_dir={glue}",
-           f"results_dir={tmp_path / 'r'}", "train.batch_size=4", "train.epochs=2", "seed=range(1,7)", "-m"]
+           f"results_dir={tmp_path / 'r'}", "train.batch_size=4", "train.epochs=2", "seed=range(1,7)",
+           "train.threads=1", "-m"]  # one thread each: two OpenMP pools on two cores spin against each other
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     root = Path(__file__).resolve().parent.parent
     procs = [subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
