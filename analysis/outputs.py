@@ -14,7 +14,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from stability_bench.records import atomic_write
+from stability_bench.records import atomic_write, pid_exists
 
 MANIFEST = ".manifest.json"
 STAGING = ".analysis-staging-"
@@ -26,16 +26,6 @@ OURS = re.compile(r"^(runs|summary|stats|expected_max|seed_variance|skipped|earl
 
 class OutputError(ValueError):
     """--out cannot be used; one line for the terminal."""
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _previous(out: Path) -> set[str]:
@@ -54,7 +44,7 @@ def staged(out: Path):
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(f"{STAGING}*"):  # left by a killed analysis
         pid = old.name[len(STAGING):]
-        if not (pid.isdigit() and _pid_alive(int(pid))):
+        if not (pid.isdigit() and pid_exists(int(pid))):
             shutil.rmtree(old, ignore_errors=True)
     stage = out / f"{STAGING}{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)

@@ -216,7 +216,7 @@ def remove_stale_tmp(folder: Path, max_age_s: float = 86400.0) -> list[Path]:
         parts = tmp.name.split("~")  # .<name>~<host>~<pid>~<random>.tmp
         host, pid = (parts[1], parts[2]) if len(parts) == 4 else ("", "")
         try:
-            dead = host == socket.gethostname() and pid.isdigit() and not _pid_exists(int(pid))
+            dead = host == socket.gethostname() and pid.isdigit() and not pid_exists(int(pid))
             if dead or time.time() - tmp.stat().st_mtime > max_age_s:
                 tmp.unlink()
                 removed.append(tmp)
@@ -225,7 +225,7 @@ def remove_stale_tmp(folder: Path, max_age_s: float = 86400.0) -> list[Path]:
     return removed
 
 
-def _pid_exists(pid: int) -> bool:
+def pid_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
