@@ -7,6 +7,7 @@ a failure.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,15 @@ def by_seed(results):
     return {json.loads(p.read_text())["seed"]: json.loads(p.read_text()) for p in records(results)}
 
 
+def step_of(results, seed):
+    """The last step the run of ``seed`` logged to its run.log (0 before its first logged step)."""
+    for rec in records(results):
+        if json.loads(rec.read_text())["seed"] == seed and (rec.parent / "run.log").exists():
+            steps = re.findall(r" step (\d+)/\d+ ", (rec.parent / "run.log").read_text())
+            return int(steps[-1]) if steps else 0
+    return 0
+
+
 def wait_until_idle(env, timeout=300):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -177,9 +187,11 @@ def test_a_requeued_packed_job_skips_the_runs_it_completed(slurm, tmp_path):
     while not (done and running) and time.time() < deadline:
         recs = by_seed(tmp_path / "r")
         done = {s: r for s, r in recs.items() if r["status"] == "completed"}
-        running = {s: r for s, r in recs.items() if r["status"] == "running" and r.get("loss_curve") is None}
-        time.sleep(0.1)
-    assert done and running, "no run completed while another one trained"
+        # in the first half of its training: still training when the signal arrives, and past its first steps,
+        # so its checkpoint is one a requeued job resumes from (a run at step 0 or about to finish proves nothing)
+        running = {s: r for s, r in recs.items() if r["status"] == "running" and 10 <= step_of(tmp_path / "r", s) <= 160}
+        time.sleep(0.05)
+    assert done and running, "no run completed while another one was early in its training"
     job = next(iter(done.values()))["owner"]["slurm_job"]
     # what SLURM sends before a time limit or preemption: submitit checkpoints and requeues the job
     subprocess.run(["scancel", "--signal=USR2", job.split("_")[0]], env=slurm, check=True)
