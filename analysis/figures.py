@@ -5,7 +5,6 @@ gradual unfreezing per iteration (Figure 1)."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import matplotlib
@@ -18,9 +17,6 @@ import pandas as pd  # noqa: E402
 
 from . import paper  # noqa: E402
 from .tables import ORDER, recipe_label, recipe_labels  # noqa: E402
-
-_LAYER = re.compile(r"layers?\.(\d+)\.")
-
 
 def _save(fig, out: Path, name: str) -> list[str]:
     fig.tight_layout()
@@ -169,11 +165,6 @@ def early_detection_curves(early: pd.DataFrame, out: Path) -> list[str]:
     return files
 
 
-def _layer_of(name: str) -> int:
-    m = _LAYER.search(name)
-    return int(m.group(1)) if m else -1
-
-
 def component_figures(runs: pd.DataFrame, root: Path, out: Path, rule: str) -> list[str]:
     """Clip rate over steps, gradient norm per layer (successful vs failed runs) and update size per layer."""
     fcol = {"majority": "failed_majority", "fixed": "failed_fixed"}[rule]
@@ -192,11 +183,13 @@ def component_figures(runs: pd.DataFrame, root: Path, out: Path, rule: str) -> l
         color = "tab:red" if r[fcol] else "tab:blue"
         clipped = (z["grad_norm_after"] < z["grad_norm"]).mean(axis=1)
         axes[0].plot(z["steps"], clipped, color=color, alpha=0.5, label=label)
-        layers = np.array([_layer_of(n) for n in z["names"]])
-        per_layer = [np.nanmax(z["grad_norm"][:, layers == k], axis=1) for k in sorted(set(layers)) if k >= 0]
+        # each tensor's transformer layer, from the model's family (-1 embeddings, the largest index the head)
+        layers = z["layers"] if "layers" in z.files else np.full(len(z["names"]), -2)
+        body = [k for k in sorted(set(layers.tolist())) if 0 <= k < layers.max()]
+        per_layer = [np.nanmax(z["grad_norm"][:, layers == k], axis=1) for k in body]
         if per_layer:
             axes[1].plot(z["steps"], np.nanmax(np.stack(per_layer), axis=0), color=color, alpha=0.5)
-            final = [np.nanmax(z["rms_diff"][-1, layers == k]) for k in sorted(set(layers)) if k >= 0]
+            final = [np.nanmax(z["rms_diff"][-1, layers == k]) for k in body]
             axes[2].plot(range(len(final)), final, marker=".", color=color, alpha=0.5)
     axes[0].set(title="fraction of components clipped", xlabel="step")
     axes[1].set(title="max gradient norm (before clipping) over layers", xlabel="step", yscale="log")

@@ -3,7 +3,8 @@ norm, and root-mean-square difference from the starting (pretrained) weights.
 
 Kept on the device as stacked tensors and written once, compactly, as ``component_stats.npz``
 in the run directory (one row per logged step, one column per parameter tensor). Off unless
-``train.component_stats_every`` > 0, since it keeps a copy of the starting weights.
+``train.component_stats_every`` > 0, since it keeps a copy of the starting weights. Each tensor's
+transformer layer comes from the model's family (``layers``), for per-layer figures.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .families import family_of
+
 NAN = float("nan")
 
 
@@ -21,6 +24,9 @@ class ComponentStats:
     def __init__(self, model: nn.Module, every: int):
         self.every = every
         self.names, self.params = zip(*model.named_parameters())
+        family = family_of(model)  # each tensor's transformer layer (-1 embeddings, L the head); unknown: -2
+        index = family.layer_index(model) if family is not None and family.layers is not None else {}
+        self.layers = [index.get(n, -2) for n in self.names]
         self.start = [p.detach().clone() for p in self.params]
         self.numel_sqrt = torch.tensor([p.numel() ** 0.5 for p in self.params], device=self.params[0].device)
         self.rows: dict[str, list[torch.Tensor]] = {k: [] for k in ("grad_norm", "grad_norm_after", "param_norm", "rms_diff")}
@@ -54,4 +60,4 @@ class ComponentStats:
     def save(self, path: Path) -> None:
         arrays = {k: (torch.stack(v).cpu().numpy() if v else np.zeros((0, len(self.names)), np.float32))
                   for k, v in self.rows.items()}
-        np.savez_compressed(path, names=np.array(self.names), steps=np.array(self.steps, dtype=np.int64), **arrays)
+        np.savez_compressed(path, names=np.array(self.names), layers=np.array(self.layers, dtype=np.int64), steps=np.array(self.steps, dtype=np.int64), **arrays)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 class UserError(ValueError):
@@ -49,7 +49,7 @@ class ModelConfig:
     pretrained: Optional[str] = None  # hub id or local directory for from_pretrained
     package: Optional[str] = None  # python package that ships the weights (offline models)
     package_subdir: str = "model"  # folder inside that package holding config + weights
-    random_init: Optional[dict[str, Any]] = None  # BertConfig kwargs: build a random model instead
+    random_init: Optional[dict[str, Any]] = None  # model_type (default bert) + config sizes: a random model instead
 
 
 @dataclass
@@ -101,6 +101,17 @@ class Config:
     experiment: str = "default"  # one experiment directory groups a sweep's runs
     force: bool = False  # re-run even when a completed record exists
     sweep: Optional[dict[str, Any]] = None  # set by +sweep=...: name and declared grid
+
+
+def _name_from_pretrained(pretrained: str) -> str:
+    from .models import name_from_pretrained
+
+    return name_from_pretrained(pretrained)
+
+
+# conf/model/hub.yaml names its model from model.pretrained; registered on import, so that every process that
+# resolves a config (a sweep's workers, a SLURM job) has it
+OmegaConf.register_new_resolver("name_from_pretrained", _name_from_pretrained, replace=True)
 
 
 def register_configs() -> None:

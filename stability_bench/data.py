@@ -52,7 +52,8 @@ class Encoded:
 
 def tokenizer_fingerprint(tokenizer) -> str:
     vocab = sorted(tokenizer.get_vocab().items())
-    h = hashlib.sha256(json.dumps([type(tokenizer).__name__, tokenizer.name_or_path, vocab]).encode())
+    h = hashlib.sha256(json.dumps([type(tokenizer).__name__, tokenizer.name_or_path, vocab,
+                                   list(tokenizer.model_input_names)]).encode())
     return h.hexdigest()[:16]
 
 

@@ -1,8 +1,9 @@
 """Loading an encoder with a fresh classification head, and its tokenizer.
 
 Three sources, chosen by the model config: a hub id or local directory (``from_pretrained``),
-the weights shipped inside an installed Python package (offline), or a random BERT built from
-a config with a character-level vocabulary made here (fast tests, no files at all).
+the weights shipped inside an installed Python package (offline), or a random model of any family
+(``model.random_init.model_type``, BERT by default) with a character-level vocabulary made here (fast
+tests, no files at all).
 """
 
 from __future__ import annotations
@@ -43,12 +44,56 @@ def weights_location(model_cfg) -> str:
     return model_cfg.pretrained
 
 
+def random_config(model_cfg, num_labels: int = 2):
+    """The transformers config of a random model: ``model.random_init`` holds its ``model_type`` (default bert)
+    and the config's sizes; the vocabulary is the character vocabulary built here ([PAD] = 0)."""
+    from transformers import AutoConfig
+
+    from omegaconf import OmegaConf
+
+    kwargs = OmegaConf.to_container(model_cfg.random_init) if OmegaConf.is_config(model_cfg.random_init) \
+        else dict(model_cfg.random_init)
+    model_type = kwargs.pop("model_type", "bert")
+    try:
+        return AutoConfig.for_model(model_type, vocab_size=len(char_vocab()), pad_token_id=0, num_labels=num_labels,
+                                    **kwargs)
+    except Exception as e:  # an unknown model type, a value of the wrong type (transformers raises several kinds)
+        raise UserError(f"model.random_init of model '{model_cfg.name}': {str(e).splitlines()[0]}") from None
+
+
+def load_config(model_cfg):
+    """The model's transformers config (its ``model_type`` names its family), without loading weights."""
+    _quiet_transformers()
+    if model_cfg.random_init is not None:
+        return random_config(model_cfg)
+    from transformers import AutoConfig
+
+    where = weights_location(model_cfg)
+    try:
+        return AutoConfig.from_pretrained(where)
+    except (OSError, ValueError) as e:
+        raise UserError(f"cannot load the config of model '{model_cfg.name}' from {where} ({str(e).splitlines()[0]})") from None
+
+
+def _takes_token_types(config) -> bool:
+    """Does the family's classifier read token_type_ids (RoBERTa's has one type only; DistilBERT's none)?"""
+    import inspect
+
+    from transformers import AutoModelForSequenceClassification
+
+    cls = AutoModelForSequenceClassification._model_mapping[type(config)]
+    return "token_type_ids" in inspect.signature(cls.forward).parameters and getattr(config, "type_vocab_size", 2) >= 2
+
+
 def load_tokenizer(model_cfg):
     _quiet_transformers()
     from transformers import AutoTokenizer, BertTokenizer
 
     if model_cfg.random_init is not None:
-        return BertTokenizer(vocab=char_vocab(), do_lower_case=True)
+        inputs = ["input_ids", "token_type_ids", "attention_mask"]
+        if not _takes_token_types(random_config(model_cfg)):
+            inputs.remove("token_type_ids")
+        return BertTokenizer(vocab=char_vocab(), do_lower_case=True, model_input_names=inputs)
     where = weights_location(model_cfg)
     try:
         return AutoTokenizer.from_pretrained(where)
@@ -59,14 +104,22 @@ def load_tokenizer(model_cfg):
 def load_model(model_cfg, num_labels: int, init_seed: int) -> torch.nn.Module:
     """Build the classifier; the new head's initialisation is fixed by ``init_seed``."""
     _quiet_transformers()
-    from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     torch.manual_seed(init_seed)
     if model_cfg.random_init is not None:
-        config = BertConfig(vocab_size=len(char_vocab()), num_labels=num_labels, **dict(model_cfg.random_init))
-        return BertForSequenceClassification(config)
+        return AutoModelForSequenceClassification.from_config(random_config(model_cfg, num_labels))
     where = weights_location(model_cfg)
     try:
         return AutoModelForSequenceClassification.from_pretrained(where, num_labels=num_labels)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot load model '{model_cfg.name}' from {where} ({str(e).splitlines()[0]})") from None
+
+
+def name_from_pretrained(pretrained: str) -> str:
+    """A model's name in records and tables when it is given only by ``model.pretrained`` (``model=hub``): a hub
+    id's ``org/name`` becomes ``org--name``, a local directory its last folder name."""
+    path = Path(str(pretrained)).expanduser()
+    if path.is_dir():
+        return path.resolve().name
+    return str(pretrained).strip("/").replace("/", "--")

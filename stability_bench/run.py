@@ -8,6 +8,7 @@ before the run directory is created, so a bad command leaves ``results_dir`` unt
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -18,13 +19,13 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from . import checkpoint, interrupts, metrics
+from . import checkpoint, families, interrupts, metrics
 from .claims import claim
 from .component_stats import ComponentStats
 from .config import ConfigError, validate
 from .interrupts import Interrupted
 from .data import load_encoded, select_subsets
-from .models import load_model, load_tokenizer
+from .models import load_config, load_model, load_tokenizer
 from .liveness import Liveness
 from .records import (Record, environment, finite_or_none, identity, identity_diff, is_self, method_params,
                       move_aside, owner, read_record_checked, record_path, remove_stale_tmp, write_record)
@@ -95,9 +96,22 @@ def check_config(cfg):
     return build_method(cfg.method, cfg.train)
 
 
+@functools.lru_cache(maxsize=64)
+def _model_config(model_yaml: str):
+    return load_config(OmegaConf.create(model_yaml))
+
+
+def check_model(cfg, method) -> None:
+    """The model can be found (its config, not its weights) and its family has the parts the recipe needs:
+    one line otherwise, before anything is written."""
+    families.require(_model_config(OmegaConf.to_yaml(cfg.model, resolve=True)), method.needs(),
+                     f"method={cfg.method.name} (recipe {recipe_of(cfg.method)})")
+
+
 def execute(cfg, job_num: int | None = None) -> dict:
     """Run one configured fine-tuning run and return its record (``job_num``: its index in a sweep)."""
     method = check_config(cfg)
+    check_model(cfg, method)
     device = pick_device(cfg.train.device, job_num)
     if cfg.train.precision == "bf16" and device.type != "cuda":
         raise ConfigError("train.precision=bf16 is for GPUs: use fp32 on the CPU")

@@ -59,7 +59,8 @@ def test_component_groupings():
     assert component_names(names, "tensor") == names
     assert component_names(names, "module") == ["bert.encoder.layer.3.attention.self.query"] * 2 + [
         "bert.encoder.layer.3.output.dense", "classifier"]
-    assert component_names(names, "layer") == ["bert.encoder.layer.3"] * 3 + ["classifier"]
+    layer_of = {names[0]: 3, names[1]: 3, names[2]: 3, names[3]: 12}  # a 12-layer model: the head is index 12
+    assert component_names(names, "layer", layer_of) == ["layer.3"] * 3 + ["classifier"]
 
 
 @pytest.mark.parametrize("params,key", [({"threshold": 0.0}, "method.threshold"), ({"threshold": -1.0}, "method.threshold"),

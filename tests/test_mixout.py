@@ -5,6 +5,7 @@ from torch import nn
 
 from stability_bench.config import ConfigError
 from stability_bench.recipes import build_method
+from stability_bench.families import family_of
 from stability_bench.recipes.mixout import MixLinear, apply_mixout, mixout
 
 
@@ -57,7 +58,7 @@ def test_apply_mixout_skips_the_ffn_intermediate_layer():
     from transformers import BertConfig, BertForSequenceClassification
     model = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1,
                                                      num_attention_heads=2, intermediate_size=16))
-    replaced = apply_mixout(model, 0.9, skip_intermediate=True)
+    replaced = apply_mixout(model, 0.9, family_of(model).is_intermediate)
     assert "bert.encoder.layer.0.attention.self.query" in replaced and "classifier" in replaced
     assert not any(name.endswith("intermediate.dense") for name in replaced)
     assert isinstance(model.bert.encoder.layer[0].intermediate.dense, nn.Linear)

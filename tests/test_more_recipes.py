@@ -134,7 +134,7 @@ def test_cwgnc_and_mixout_follow_other_architectures(make):
 
 
 def test_layer_recipes_refuse_albert_shared_layers_with_a_clear_error():
-    with pytest.raises(ConfigError, match="layer list"):
+    with pytest.raises(ConfigError, match="needs separate transformer layers, and albert shares one layer"):
         method("reinit", layers=1).prepare_model(albert())
 
 

@@ -37,14 +37,14 @@ def _say(msg: str) -> None:
 
 def _check_cells(grid, configs) -> None:
     from stability_bench.config import UserError
-    from stability_bench.run import check_config
+    from stability_bench.run import check_config, check_model
 
     for overrides, cfg in zip(grid, configs):
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.pop("hydra", None)  # what the job sees
         try:
-            check_config(cfg)
+            check_model(cfg, check_config(cfg))
         except UserError as e:
             cell = " ".join(o for o in overrides if not o.startswith("hydra"))
             print(f"error: {e} (in the cell {cell}); nothing was launched", file=sys.stderr)

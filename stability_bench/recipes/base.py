@@ -15,6 +15,7 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
+from .. import families
 from ..optim import AdamW
 
 @dataclass
@@ -55,6 +56,15 @@ class Method:
     def __init__(self, params, train_cfg):
         self.params = params
         self.train_cfg = train_cfg
+
+    def needs(self) -> set[str]:
+        """The parts of the model's family (``families.PARTS``) this recipe reads: a model whose family is not
+        declared runs only recipes that need none."""
+        return set()
+
+    def family(self, model) -> "families.Family | None":
+        """The model's family, or a one-line error when the recipe needs parts it does not declare."""
+        return families.require(model, self.needs(), f"method.recipe={self.recipe_name}")
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         return model

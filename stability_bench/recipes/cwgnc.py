@@ -11,7 +11,6 @@ multi-tensor ops and stay on the device: no host sync per step.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
@@ -21,25 +20,22 @@ from ..config import ConfigError
 from .base import Method, register
 
 GROUPINGS = ("tensor", "module", "layer")
-_LAYER = re.compile(r"^(.*?\blayers?\.\d+)\.")
 
 
-def component_names(param_names: list[str], grouping: str) -> list[str]:
+def component_names(param_names: list[str], grouping: str, layer_of: dict[str, int] | None = None) -> list[str]:
     """The component each parameter belongs to.
 
     tensor: the parameter itself; module: its owning module (a Linear's weight and bias
-    together); layer: its transformer layer (``...layer.7``), other parameters by module.
+    together); layer: its transformer layer (``layer_of``: the family's layer index of each
+    parameter), other parameters by module.
     """
     if grouping == "tensor":
         return list(param_names)
     modules = [n.rsplit(".", 1)[0] if "." in n else n for n in param_names]
     if grouping == "module":
         return modules
-    out = []
-    for name, module in zip(param_names, modules):
-        m = _LAYER.match(name)
-        out.append(m.group(1) if m else module)
-    return out
+    top = max(layer_of.values())  # the head's index; embeddings are -1
+    return [f"layer.{layer_of[n]}" if 0 <= layer_of[n] < top else module for n, module in zip(param_names, modules)]
 
 
 def clip_components(grads: list[torch.Tensor], group_index: torch.Tensor, n_groups: int,
@@ -76,13 +72,17 @@ class CWGNC(Method):
         if params.grouping not in GROUPINGS:
             raise ConfigError(f"method.grouping={params.grouping} is invalid: choose one of {', '.join(GROUPINGS)}")
 
+    def needs(self) -> set[str]:
+        return {"layers"} if self.params.grouping == "layer" else set()
+
     def before_step(self, model: nn.Module) -> None:
         named = [(n, p) for n, p in model.named_parameters() if p.grad is not None]
         if not named:
             return
         key = tuple(n for n, _ in named)
         if getattr(self, "_key", None) != key:  # the trainable set changes only between stages
-            comps = component_names(list(key), self.params.grouping)
+            layer_of = self.family(model).layer_index(model) if self.params.grouping == "layer" else None
+            comps = component_names(list(key), self.params.grouping, layer_of)
             ids = {c: i for i, c in enumerate(dict.fromkeys(comps))}
             self._key, self._n_groups = key, len(ids)
             self._index = torch.tensor([ids[c] for c in comps], device=named[0][1].device)

@@ -14,6 +14,7 @@ layer is the plain Linear. Dropout is set to 0 where mixout replaces it (the ref
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -53,15 +54,14 @@ class Params:
     disable_dropout: bool = True  # mixout replaces dropout (reference demo sets every Dropout to p=0)
 
 
-def apply_mixout(model: nn.Module, p: float, skip_intermediate: bool = True) -> list[str]:
-    """Replace Linear layers by MixLinear in place; return the names replaced."""
+def apply_mixout(model: nn.Module, p: float, skip: Callable[[str], bool] = lambda name: False) -> list[str]:
+    """Replace Linear layers by MixLinear in place, except those whose name ``skip`` accepts; return the names
+    replaced."""
     replaced = []
     for name, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
             full = f"{name}.{child_name}" if name else child_name
-            if not isinstance(child, nn.Linear):
-                continue
-            if skip_intermediate and (full.endswith("intermediate.dense") or full.endswith(".ffn")):  # BERT, ALBERT
+            if not isinstance(child, nn.Linear) or skip(full):
                 continue
             setattr(module, child_name, MixLinear(child, p))
             replaced.append(full)
@@ -77,8 +77,12 @@ class Mixout(Method):
         if not 0.0 <= params.p < 1.0:
             raise ConfigError(f"method.p={params.p} is invalid: it must be in [0, 1)")
 
+    def needs(self) -> set[str]:
+        return {"intermediate"} if self.params.skip_intermediate else set()
+
     def prepare_model(self, model: nn.Module) -> nn.Module:
-        apply_mixout(model, self.params.p, self.params.skip_intermediate)
+        family = self.family(model)
+        apply_mixout(model, self.params.p, family.is_intermediate if self.params.skip_intermediate else lambda name: False)
         if self.params.disable_dropout:
             for m in model.modules():
                 if isinstance(m, nn.Dropout):

@@ -52,10 +52,13 @@ class MaxMargin(Method):
         if not 0 < params.target <= 2:
             raise ConfigError(f"method.target={params.target} is invalid: it must be in (0, 2]")
 
+    def needs(self) -> set[str]:
+        return {"classifier"}
+
     def prepare_model(self, model: nn.Module) -> nn.Module:
         def keep_features(module, args):
             self._features = args[0]
-        model.classifier.register_forward_pre_hook(keep_features)
+        self.family(model).classifier_module(model).register_forward_pre_hook(keep_features)
         return model
 
     def loss(self, model: nn.Module, batch: dict) -> torch.Tensor:

@@ -4,7 +4,8 @@ The classifier is replaced by ``heads`` independently initialised copies of itse
 features; training minimises the sum of the heads' cross-entropy losses, and predictions use the
 average of their logits. Our formulation from the paper's description (its exact weights are not in
 our copy): sum of per-head losses, mean of logits; the first head keeps the model's own
-initialisation, the others are drawn like BERT's initialisation from the init seed's stream.
+initialisation, the others are drawn the way the model's family initialises a head, from the init
+seed's stream.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ from torch import nn
 
 from ..config import ConfigError
 from .base import Method, register
-from .reinit import bert_init_
 
 
 class MultiHead(nn.Module):
-    def __init__(self, head: nn.Module, n: int, std: float):
+    def __init__(self, head: nn.Module, n: int, init):
         super().__init__()
         copies = [head]
         for _ in range(n - 1):
             c = copy.deepcopy(head)
-            bert_init_(c, std)
+            init(c)
             copies.append(c)
         self.heads = nn.ModuleList(copies)
         self.last_logits: torch.Tensor | None = None  # (heads, batch, labels) of the latest forward
@@ -51,12 +51,18 @@ class MultiHeadLoss(Method):
         if params.heads < 1:
             raise ConfigError(f"method.heads={params.heads} is invalid: use at least 1 head")
 
+    def needs(self) -> set[str]:
+        return {"classifier"}
+
     def prepare_model(self, model: nn.Module) -> nn.Module:
-        model.classifier = MultiHead(model.classifier, self.params.heads, model.config.initializer_range)
+        family = self.family(model)
+        self.heads = MultiHead(family.classifier_module(model), self.params.heads,
+                               lambda head: family.init(head, model.config, "classifier"))
+        family.set_classifier(model, self.heads)
         return model
 
     def loss(self, model: nn.Module, batch: dict) -> torch.Tensor:
         labels = batch["labels"]
         model(**{k: v for k, v in batch.items() if k != "labels"})
-        logits = model.classifier.last_logits
+        logits = self.heads.last_logits
         return sum(F.cross_entropy(h, labels) for h in logits)

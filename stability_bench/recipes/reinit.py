@@ -1,9 +1,9 @@
 """Re-initialising the top layers (and pooler) and layer-wise learning-rate decay (Zhang et al. 2021,
 "Revisiting Few-sample BERT Fine-tuning", Sections 5 and 6).
 
-``layers`` top transformer layers, and the pooler when ``reinit_pooler``, get fresh weights drawn
-like BERT's initialisation (Linear and Embedding weights ~ N(0, initializer_range), biases 0,
-LayerNorm weight 1 and bias 0) from the init seed's random stream. With ``lr_decay`` < 1 the
+``layers`` top transformer layers, and the pooler when ``reinit_pooler``, get fresh weights drawn the
+way their family initialises them (BERT: Linear and Embedding weights ~ N(0, initializer_range), biases
+0, LayerNorm weight 1 and bias 0) from the init seed's random stream. With ``lr_decay`` < 1 the
 learning rate of depth d (embeddings 0, layer i at i+1, head at L+1) is lr * lr_decay^(L+1-d).
 """
 
@@ -15,49 +15,29 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
+from ..families import Family
 from .base import Method, no_decay, register
-from .unfreezing import encoder_layers
 
 
 @torch.no_grad()
-def bert_init_(module: nn.Module, std: float) -> None:
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            m.weight.normal_(0.0, std)
-            if m.bias is not None:
-                m.bias.zero_()
-        elif isinstance(m, nn.Embedding):
-            m.weight.normal_(0.0, std)
-        elif isinstance(m, nn.LayerNorm):
-            m.weight.fill_(1.0)
-            m.bias.zero_()
-
-
-def reinit_top(model: nn.Module, layers: int, pooler: bool) -> list[str]:
-    """Re-initialise the top ``layers`` encoder layers (and the pooler); return what was reset."""
-    std = model.config.initializer_range
-    stack = encoder_layers(model)
+def reinit_top(model: nn.Module, family: Family, layers: int, pooler: bool) -> list[str]:
+    """Re-initialise the top ``layers`` transformer layers (and the pooler); return what was reset."""
+    stack = family.layer_list(model)
     done = []
     for i in range(len(stack) - layers, len(stack)):
-        bert_init_(stack[i], std)
+        family.init(stack[i], model.config, "layer")
         done.append(f"layer.{i}")
-    pool = getattr(model.base_model, "pooler", None)
+    pool = family.pooler_module(model)
     if pooler and pool is not None:
-        bert_init_(pool, std)
+        family.init(pool, model.config, "pooler")
         done.append("pooler")
     return done
 
 
-def depth_of(model: nn.Module) -> dict[int, int]:
-    """id(parameter) -> depth: embeddings 0, encoder layer i -> i+1, everything else (head) L+1."""
-    stack = encoder_layers(model)
-    depth = {id(p): len(stack) + 1 for p in model.parameters()}
-    for p in model.base_model.embeddings.parameters():
-        depth[id(p)] = 0
-    for i, layer in enumerate(stack):
-        for p in layer.parameters():
-            depth[id(p)] = i + 1
-    return depth
+def depth_of(model: nn.Module, family: Family) -> dict[int, int]:
+    """id(parameter) -> depth: embeddings 0, layer i -> i+1, everything else (the head) L+1."""
+    index = family.layer_index(model)
+    return {id(p): index[name] + 1 for name, p in model.named_parameters()}
 
 
 @dataclass
@@ -78,17 +58,21 @@ class Reinit(Method):
         if not 0 < params.lr_decay <= 1:
             raise ConfigError(f"method.lr_decay={params.lr_decay} is invalid: it must be in (0, 1]")
 
+    def needs(self) -> set[str]:
+        return {"layers"}
+
     def prepare_model(self, model: nn.Module) -> nn.Module:
-        n = len(encoder_layers(model))
+        family = self.family(model)
+        n = len(family.layer_list(model))
         if self.params.layers > n:
             raise ConfigError(f"method.layers={self.params.layers} is invalid: the model has {n} layers")
-        reinit_top(model, self.params.layers, self.params.reinit_pooler)
+        reinit_top(model, family, self.params.layers, self.params.reinit_pooler)
         return model
 
     def param_groups(self, model: nn.Module) -> list[dict]:
         if self.params.lr_decay == 1.0:
             return super().param_groups(model)
-        depth = depth_of(model)
+        depth = depth_of(model, self.family(model))
         top = max(depth.values())
         groups: dict[tuple[int, bool], list] = {}
         for module in model.modules():

@@ -19,31 +19,23 @@ import torch
 from torch import nn
 
 from ..config import ConfigError
+from ..families import Family
 from .base import Method, Stage, register
 
 
-def encoder_layers(model: nn.Module) -> nn.ModuleList:
-    """The transformer layers, bottom to top (BERT/RoBERTa: ``<base>.encoder.layer``)."""
-    encoder = getattr(model.base_model, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise ConfigError(f"{type(model).__name__} has no encoder layer list (BERT and RoBERTa have one; ALBERT shares "
-                          "one layer across all): this recipe cannot run on it")
-    return layers
-
-
-def set_trainable(model: nn.Module, k: int) -> list[str]:
+def set_trainable(model: nn.Module, family: Family, k: int) -> list[str]:
     """Freeze everything but the top k+1 layers and the head; return the trainable layer names."""
-    layers = encoder_layers(model)
+    layers = family.layer_list(model)
     n = len(layers)
-    embeddings = model.base_model.embeddings
-    in_body = {id(p) for p in model.base_model.encoder.parameters()} | {id(p) for p in embeddings.parameters()}
+    embeddings = family.embedding_modules(model)
+    in_body = {id(p) for p in layers.parameters()} | {id(p) for m in embeddings for p in m.parameters()}
     for p in model.parameters():
-        p.requires_grad_(id(p) not in in_body)  # the head: pooler + classifier
+        p.requires_grad_(id(p) not in in_body)  # the head: pooler, classifier (anything above the layers)
     for i in range(n - k - 1, n):
         layers[i].requires_grad_(True)
     if k == n - 1:
-        embeddings.requires_grad_(True)
+        for m in embeddings:
+            m.requires_grad_(True)
     return [f"layer.{i}" for i in range(n - k - 1, n)]
 
 
@@ -62,15 +54,23 @@ class GradualUnfreezing(Method):
         if params.max_iterations is not None and params.max_iterations <= 0:
             raise ConfigError(f"method.max_iterations={params.max_iterations} is invalid: use null (all layers) or a positive count")
 
+    def needs(self) -> set[str]:
+        return {"layers"}
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        self.family(model)  # refuse a model without separate layers before anything runs
+        return model
+
     def stages(self, model: nn.Module, epochs: int) -> Iterator[Stage]:
-        n = len(encoder_layers(model))
+        family = self.family(model)
+        n = len(family.layer_list(model))
         iterations = min(n, self.params.max_iterations or n)
         start = copy.deepcopy(model.state_dict()) if self.params.restart else None
         for k in range(iterations):
             if start is not None and k > 0:
                 with torch.no_grad():
                     model.load_state_dict(start)
-            trainable = set_trainable(model, k)
+            trainable = set_trainable(model, family, k)
             yield Stage(f"iteration{k}", epochs, {"iteration": k, "trainable_layers": trainable})
         for p in model.parameters():
             p.requires_grad_(True)

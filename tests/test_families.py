@@ -1,0 +1,109 @@
+"""Model families: every method preset trains a few steps on a tiny random model of each declared family, or
+refuses with one line before anything is written; a model type without an adapter runs the recipes that are not
+layer-aware and gets one line from the others."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import CONF_DIR, make_cfg
+from stability_bench import families
+from stability_bench.config import ConfigError
+from stability_bench.models import load_model
+from stability_bench.run import execute
+
+PRESETS = sorted(p.stem for p in (Path(CONF_DIR) / "method").glob("*.yaml"))
+# a tiny random model of each family: model.random_init (3 layers: reinit's top 3)
+TINY = {"bert": {}, "roberta": {}, "xlm-roberta": {}, "albert": {"embedding_size": 16}, "electra": {"embedding_size": 16},
+        "deberta": {}, "deberta-v2": {"relative_attention": True, "position_buckets": 16, "pos_att_type": ["p2c", "c2p"]},
+        "distilbert": {"hidden_dim": 64}, "modernbert": {"global_attn_every_n_layers": 2, "local_attention": 16}}
+SHARED_LAYERS = {"gu", "gu_restart", "reinit", "llrd"}  # need separate layers: ALBERT shares one
+
+
+def tiny(model_type: str) -> list[str]:
+    return ["model.random_init.num_hidden_layers=3", f"+model.random_init.model_type={model_type}"] + \
+        [f"+model.random_init.{k}={v}".replace("'", "") for k, v in TINY[model_type].items()]
+
+
+def test_every_family_is_declared_once_and_covers_the_models_of_the_issue():
+    assert {"bert", "roberta", "albert", "electra", "deberta-v2", "modernbert"} <= set(families.FAMILIES)
+    assert set(TINY) <= set(families.FAMILIES)
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY))  # every preset on every family
+def test_every_preset_trains_on_a_tiny_model_of_each_family(glue_dir, tmp_path, model_type):
+    for method in PRESETS:
+        cfg = make_cfg([f"method={method}", "task=rte", "data.max_train_samples=16", "train.batch_size=8",
+                        "train.epochs=1", "train.threads=1", *tiny(model_type)], glue_dir, tmp_path / "r")
+        if model_type == "albert" and method in SHARED_LAYERS:
+            with pytest.raises(ConfigError, match="needs separate transformer layers, and albert shares one layer"):
+                execute(cfg)
+            assert not list((tmp_path / "r").glob(f"**/{method}/**/record.json"))  # refused before anything was written
+            continue
+        rec = execute(cfg)
+        assert rec["status"] == "completed", (method, rec.get("error"))
+        assert rec["steps"] >= 2 and rec["loss_curve"], method
+
+
+def tiny_model(model_type: str):
+    cfg = OmegaConf.create({"name": "t", "pretrained": None, "package": None,
+                            "random_init": {"model_type": model_type, "hidden_size": 32, "num_hidden_layers": 3,
+                                            "num_attention_heads": 2, "intermediate_size": 64, **TINY[model_type]}})
+    return load_model(cfg, 2, 0)
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY))
+def test_a_family_finds_every_part_of_its_models(model_type):
+    model = tiny_model(model_type)
+    family = families.family_of(model)
+    index = family.layer_index(model)
+    params = dict(model.named_parameters())
+    assert set(index) == set(params)
+    head = family.classifier_module(model)
+    assert all(index[n] == max(index.values()) for n, p in params.items() if any(p is q for q in head.parameters()))
+    assert any(v == -1 for v in index.values())  # the embeddings
+    inter = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and family.is_intermediate(n)]
+    if family.layers is not None:
+        assert sorted(set(index.values())) == [-1, 0, 1, 2, 3]  # embeddings, three layers, the head
+        assert len(inter) == 3  # one feed-forward input per layer
+        for i, layer in enumerate(family.layer_list(model)):
+            assert all(index[n] == i for n, p in params.items() if any(p is q for q in layer.parameters()))
+    else:
+        assert len(inter) == 1  # ALBERT: one shared layer
+
+
+def test_reinit_draws_the_familys_own_initialisation():
+    """ModernBERT's output projections start at initializer_range / sqrt(2 L), not at initializer_range."""
+    from stability_bench.recipes import build_method
+
+    model = tiny_model("modernbert")
+    torch.manual_seed(0)
+    build_method(OmegaConf.create({"name": "reinit", "layers": 3, "reinit_pooler": True}),
+                 OmegaConf.create({"lr": 1e-3, "weight_decay": 0.0})).prepare_model(model)
+    c = model.config
+    top = families.family_of(model).layer_list(model)[-1]
+    cutoff = c.initializer_cutoff_factor
+    for w, std in ((top.mlp.Wi.weight, c.initializer_range), (top.mlp.Wo.weight, c.initializer_range / (2 * 3) ** 0.5)):
+        assert w.abs().max() <= cutoff * std + 1e-7  # truncated at the family's cutoff
+        assert w.std().item() == pytest.approx(std * 0.88, rel=0.15)  # a normal truncated at 2 sd keeps 0.88 of its sd
+
+
+def test_a_model_type_without_an_adapter_runs_plain_recipes_and_refuses_layer_aware_ones_in_one_line(glue_dir, tmp_path):
+    """A family nobody declared: the recipes that read no layers run; the others refuse before writing anything."""
+    saved = families.FAMILIES.pop("electra")
+    try:
+        base = ["task=rte", "data.max_train_samples=16", "train.epochs=1", *tiny("electra")]
+        rec = execute(make_cfg(["method=cwgnc", *base], glue_dir, tmp_path / "r"))
+        assert rec["status"] == "completed"
+        for method, needs in (("reinit", "needs to know the layers of model type 'electra'"),
+                              ("mixout", "needs to know the layers of model type 'electra'")):
+            with pytest.raises(ConfigError, match=needs) as e:
+                execute(make_cfg([f"method={method}", *base], glue_dir, tmp_path / "r"))
+            assert "\n" not in str(e.value) and "stability_bench/families" in str(e.value)
+            assert not list((tmp_path / "r").glob(f"**/{method}/**/record.json"))
+        rec = execute(make_cfg(["method=mixout", "method.skip_intermediate=false", *base], glue_dir, tmp_path / "r"))
+        assert rec["status"] == "completed"
+    finally:
+        families.FAMILIES["electra"] = saved
