@@ -102,8 +102,10 @@ def _labels(rec: dict, glue_dir: str | None, cache: dict):
         try:
             from omegaconf import OmegaConf
 
-            from stability_bench.tasks import load_split
-            cache[key] = np.asarray(load_split(OmegaConf.create(task_cfg), glue_dir, "dev").labels)
+            from stability_bench.config import TaskConfig
+            from stability_bench.tasks import from_record, load_split
+            task = OmegaConf.merge(OmegaConf.structured(TaskConfig), from_record(task_cfg))
+            cache[key] = np.asarray(load_split(task, glue_dir, "dev").labels)
         except Exception:  # no such file, another layout: no labels
             cache[key] = None
     labels = cache[key]

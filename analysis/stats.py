@@ -101,12 +101,38 @@ def _metric_from_counts(metric: str, tp, fp, fn, tn):
         return np.where(d > 0, (tp * tn - fp * fn) / np.where(d > 0, d, 1), 0.0)
 
 
+def _metric_multiclass(metric: str, P: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each run's metric (runs x dev examples ``P``) on each weighted resample of the examples (resamples x
+    examples ``weights``), from per-label counts, as stability_bench.metrics computes it for any number of labels."""
+    k = int(max(P.max(), y.max())) + 1
+    n = weights.sum(axis=1, keepdims=True)  # resamples x 1
+    correct = weights @ (P == y).astype(float).T  # resamples x runs
+    tp = np.stack([weights @ ((P == c) & (y == c)).astype(float).T for c in range(k)])  # labels x resamples x runs
+    pred = np.stack([weights @ (P == c).astype(float).T for c in range(k)])
+    true = np.stack([np.repeat((weights @ (y == c).astype(float))[:, None], len(P), axis=1) for c in range(k)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "accuracy":
+            return correct / n
+        if metric == "f1":
+            d = pred[1] + true[1]
+            return np.where(d > 0, 2 * tp[1] / np.where(d > 0, d, 1), 0.0)
+        if metric == "macro_f1":  # over the labels present in the resample's gold labels or the run's predictions
+            d = pred + true
+            per_label = np.where(d > 0, 2 * tp / np.where(d > 0, d, 1), 0.0)
+            present = d > 0
+            return per_label.sum(axis=0) / np.maximum(present.sum(axis=0), 1)
+        # Gorodkin's R_K
+        cov = correct * n - (true * pred).sum(axis=0)
+        d = np.sqrt((n * n - (pred * pred).sum(axis=0)) * (n * n - (true * true).sum(axis=0)))
+        return np.where(d > 0, cov / np.where(d > 0, d, 1), 0.0)
+
+
 def multi_bootstrap(preds, labels, metric: str, ddof: int = 0, n_resamples: int = 2000, level: float = 0.95,
                     seed: int = 0, return_dist: bool = False):
     """The multi-bootstrap of Sellam et al. (2022, "The MultiBERTs"): each resample draws the seeds *and* the dev
     examples with replacement (the same examples for every seed of a draw), recomputes each drawn seed's metric on
     the drawn examples, and takes the mean and std over the drawn seeds. Its intervals include the uncertainty of
-    a finite dev set, which a seeds-only bootstrap leaves out. ``preds``: runs x dev examples (binary labels)."""
+    a finite dev set, which a seeds-only bootstrap leaves out. ``preds``: runs x dev examples (label ids)."""
     P = np.asarray(preds, dtype=np.int64)
     y = np.asarray(labels, dtype=np.int64)
     n_seeds, n_ex = P.shape
@@ -114,12 +140,15 @@ def multi_bootstrap(preds, labels, metric: str, ddof: int = 0, n_resamples: int 
         return {"mean": (np.nan, np.nan), "std": (np.nan, np.nan)}
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(n_ex, np.full(n_ex, 1 / n_ex), size=n_resamples).astype(float)  # example draws
-    pos, yp = (P == 1).astype(float), (y == 1).astype(float)
-    tp = weights @ (pos * yp).T  # resamples x seeds
-    fp = weights @ (pos * (1 - yp)).T
-    fn = weights @ ((1 - pos) * yp).T
-    tn = weights @ ((1 - pos) * (1 - yp)).T
-    scores = _metric_from_counts(metric, tp, fp, fn, tn)
+    if metric == "macro_f1" or max(P.max(), y.max()) > 1:
+        scores = _metric_multiclass(metric, P, y, weights)
+    else:
+        pos, yp = (P == 1).astype(float), (y == 1).astype(float)
+        tp = weights @ (pos * yp).T  # resamples x seeds
+        fp = weights @ (pos * (1 - yp)).T
+        fn = weights @ ((1 - pos) * yp).T
+        tn = weights @ ((1 - pos) * (1 - yp)).T
+        scores = _metric_from_counts(metric, tp, fp, fn, tn)
     pick = rng.integers(0, n_seeds, size=(n_resamples, n_seeds))  # seed draws
     drawn = np.take_along_axis(scores, pick, axis=1)
     alpha = (1 - level) / 2

@@ -24,23 +24,28 @@ class ConfigError(UserError):
 
 
 @dataclass
-class LocalTsvConfig:
-    header: bool = True  # does the GLUE TSV start with a header row (CoLA's train/dev do not)
-    n_columns: int = MISSING  # fields per row; a row with another count is a malformed file
-    text_columns: list[int] = MISSING  # column index of each text field, in order
-    label_column: int = MISSING  # column index of the label
+class TaskFilesConfig:
+    dir: Optional[str] = None  # the task's folder under data.glue_dir (RTE, BoolQ), or an absolute folder
+    train: str = "train.tsv"  # file names in that folder
+    dev: str = "dev.tsv"
+    format: Optional[str] = None  # tsv | csv | jsonl; null: from the file's extension
+    header: bool = True  # tsv/csv: the first row names the columns
+    columns: Optional[list[str]] = None  # tsv/csv: the columns' names, in order (a file without a header row)
+    text_fields: Optional[list[str]] = None  # the file's names of the text fields, when not task.text_fields
+    label_field: Optional[str] = None  # the file's name of the label field, when not task.label_field
 
 
 @dataclass
 class TaskConfig:
-    name: str = MISSING  # rte | mrpc | cola
-    glue_dir_name: str = MISSING  # folder under data.glue_dir in the original GLUE layout
-    hub_path: str = "nyu-mll/glue"  # datasets.load_dataset path
-    hub_name: str = MISSING  # datasets.load_dataset config name
-    text_fields: list[str] = MISSING  # hub column names of the one or two texts
-    label_names: list[str] = MISSING  # GLUE label name of each label id
-    metric: str = MISSING  # accuracy | f1 | mcc (the table metric)
-    local: LocalTsvConfig = field(default_factory=LocalTsvConfig)
+    name: str = MISSING  # the name in records and tables
+    text_fields: list[str] = MISSING  # the one or two texts of an example (field names)
+    label_field: str = "label"
+    label_names: list[str] = MISSING  # the name of each label id; files may give either
+    metric: str = MISSING  # accuracy | f1 (of label id 1) | mcc | macro_f1: the table metric
+    hub_path: Optional[str] = None  # datasets.load_dataset path; null: local files only
+    hub_name: Optional[str] = None  # datasets.load_dataset config name
+    hub_splits: dict[str, str] = field(default_factory=lambda: {"train": "train", "dev": "validation"})
+    local: TaskFilesConfig = field(default_factory=TaskFilesConfig)
 
 
 @dataclass
@@ -121,7 +126,7 @@ def register_configs() -> None:
     cs.store(group="schema", name="model", node=ModelConfig, package="_group_")
 
 
-METRICS = ("accuracy", "f1", "mcc")
+METRICS = ("accuracy", "f1", "mcc", "macro_f1")
 PRECISIONS = ("fp32", "bf16")
 SELECTS = ("last", "best")
 
@@ -131,7 +136,7 @@ def _positive(value: Any, key: str) -> None:
         raise ConfigError(f"{key}={value} is invalid: it must be a positive number")
 
 
-SCHEMA = {"": Config, "task": TaskConfig, "task.local": LocalTsvConfig, "model": ModelConfig, "data": DataConfig,
+SCHEMA = {"": Config, "task": TaskConfig, "task.local": TaskFilesConfig, "model": ModelConfig, "data": DataConfig,
           "train": TrainConfig}  # method.* is checked by its recipe; model.random_init and sweep are free-form
 
 
@@ -206,7 +211,19 @@ def validate(cfg: Any) -> None:
         if d[key] is not None:
             _positive(d[key], f"data.{key}")
     _positive(d.max_length, "data.max_length")
-    if cfg.task.metric not in METRICS:
-        raise ConfigError(f"task.metric={cfg.task.metric} is invalid: choose one of {', '.join(METRICS)}")
+    task = cfg.task
+    if task.metric not in METRICS:
+        raise ConfigError(f"task.metric={task.metric} is invalid: choose one of {', '.join(METRICS)}")
+    if len(task.label_names) < 2:
+        raise ConfigError(f"task.label_names={list(task.label_names)} is invalid: a classification task needs two or more labels")
+    if task.metric == "f1" and len(task.label_names) != 2:
+        raise ConfigError(f"task.metric=f1 is the F1 of label id 1 of a two-label task; task {task.name} has "
+                          f"{len(task.label_names)} labels: use macro_f1, accuracy or mcc")
+    if not 1 <= len(task.text_fields) <= 2:
+        raise ConfigError(f"task.text_fields={list(task.text_fields)} is invalid: give one text or a pair")
+    if task.local.format not in (None, "tsv", "csv", "jsonl"):
+        raise ConfigError(f"task.local.format={task.local.format} is invalid: choose tsv, csv, jsonl or null (from the extension)")
+    if set(task.hub_splits) != {"train", "dev"}:
+        raise ConfigError(f"task.hub_splits={dict(task.hub_splits)} is invalid: name the hub split of train and of dev")
     if cfg.model.pretrained is None and cfg.model.package is None and cfg.model.random_init is None:
         raise ConfigError(f"model '{cfg.model.name}' names no weights: set model.pretrained, model.package or model.random_init")
