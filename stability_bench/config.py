@@ -226,4 +226,5 @@ def validate(cfg: Any) -> None:
     if set(task.hub_splits) != {"train", "dev"}:
         raise ConfigError(f"task.hub_splits={dict(task.hub_splits)} is invalid: name the hub split of train and of dev")
     if cfg.model.pretrained is None and cfg.model.package is None and cfg.model.random_init is None:
-        raise ConfigError(f"model '{cfg.model.name}' names no weights: set model.pretrained, model.package or model.random_init")
+        raise ConfigError(f"model '{cfg.model.name}' names no weights: set model.pretrained=<hub id or local directory> "
+                          "(or model.package, model.random_init)")

