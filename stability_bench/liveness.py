@@ -8,12 +8,11 @@ status as written.
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 from pathlib import Path
 
-from .records import boot_id, read_record_checked
+from .records import boot_id, pid_exists, read_record_checked
 
 
 class Liveness:
@@ -42,13 +41,7 @@ class Liveness:
                 return True
         if owner.get("host") == socket.gethostname() and owner.get("pid") \
                 and owner.get("boot_id", boot_id()) == boot_id():
-            try:
-                os.kill(owner["pid"], 0)
-            except ProcessLookupError:
-                return False
-            except PermissionError:
-                return True
-            return not _zombie(owner["pid"])
+            return pid_exists(owner["pid"]) and not _zombie(owner["pid"])
         return False
 
     def status(self, record: dict | None) -> str:
