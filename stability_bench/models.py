@@ -30,9 +30,6 @@ def char_vocab() -> dict[str, int]:
     return {t: i for i, t in enumerate(tokens)}
 
 
-FAMILY_EXAMPLES = ("bert", "roberta", "albert", "electra", "deberta-v2", "distilbert", "modernbert")
-
-
 def weights_location(model_cfg) -> str:
     """The directory or hub id that from_pretrained should read."""
     if model_cfg.package is not None:
@@ -53,22 +50,21 @@ def weights_location(model_cfg) -> str:
 def random_config(model_cfg, num_labels: int = 2):
     """The transformers config of a random model: ``model.random_init`` holds its ``model_type`` (default bert)
     and the config's sizes; the vocabulary is the character vocabulary built here ([PAD] = 0)."""
-    from transformers import AutoConfig
-
     from omegaconf import OmegaConf
+    from transformers import CONFIG_MAPPING, AutoConfig
+
+    from .families import FAMILIES
 
     kwargs = OmegaConf.to_container(model_cfg.random_init) if OmegaConf.is_config(model_cfg.random_init) \
         else dict(model_cfg.random_init)
     model_type = kwargs.pop("model_type", "bert")
-    from transformers import CONFIG_MAPPING
-
     if model_type not in CONFIG_MAPPING:
         raise UserError(f"model.random_init.model_type={model_type} is not a model type of transformers "
-                        f"(e.g. {', '.join(sorted(FAMILY_EXAMPLES))})")
+                        f"(those with a family here: {', '.join(sorted(FAMILIES))})")
     try:
         return AutoConfig.for_model(model_type, vocab_size=len(char_vocab()), pad_token_id=0, num_labels=num_labels,
                                     **kwargs)
-    except Exception as e:  # an unknown model type, a value of the wrong type (transformers raises several kinds)
+    except Exception as e:  # a value of the wrong type or range (transformers raises several kinds)
         raise UserError(f"model.random_init of model '{model_cfg.name}': {str(e).splitlines()[0]}") from None
 
 

@@ -113,7 +113,7 @@ class Family:
             n = len(stack)
             for i, layer in enumerate(stack):
                 ids.update({id(p): i for p in layer.parameters()})
-        elif model.base_model is not None:
+        else:
             ids.update({id(p): 0 for p in model.base_model.parameters()})
         for m in self.embedding_modules(model):
             ids.update({id(p): -1 for p in m.parameters()})
@@ -134,11 +134,6 @@ def register(family: Family) -> Family:
 def family_of(model_or_config) -> Optional[Family]:
     config = getattr(model_or_config, "config", model_or_config)
     return FAMILIES.get(getattr(config, "model_type", None))
-
-
-# what each part a recipe may need means, for the one-line refusal
-PARTS = {"layers": "a list of transformer layers", "embeddings": "its embeddings", "pooler": "its pooler",
-         "classifier": "its classification head", "intermediate": "its feed-forward layer names"}
 
 
 def require(model_or_config, needs: set[str], who: str) -> Optional[Family]:

@@ -58,8 +58,8 @@ class Method:
         self.train_cfg = train_cfg
 
     def needs(self) -> set[str]:
-        """The parts of the model's family (``families.PARTS``) this recipe reads: a model whose family is not
-        declared runs only recipes that need none."""
+        """The parts of the model's family this recipe reads (layers, embeddings, pooler, classifier,
+        intermediate): a model whose family is not declared runs only recipes that need none."""
         return set()
 
     def family(self, model) -> "families.Family | None":

@@ -57,10 +57,6 @@ class GradualUnfreezing(Method):
     def needs(self) -> set[str]:
         return {"layers"}
 
-    def prepare_model(self, model: nn.Module) -> nn.Module:
-        self.family(model)  # refuse a model without separate layers before anything runs
-        return model
-
     def stages(self, model: nn.Module, epochs: int) -> Iterator[Stage]:
         family = self.family(model)
         n = len(family.layer_list(model))
