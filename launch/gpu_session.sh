@@ -14,9 +14,12 @@
 # e.g. start 480 analysis/study_gpu/records.tar.gz '+sweep=table1 hydra.launcher.workers_per_job=14' \
 #   '+sweep=table2 hydra.launcher.workers_per_job=14'
 # The host needs the offline bundle in .gpu_bundle (bash ../shared/gpu_host/bundle.sh .gpu_bundle, carried along).
+# Environment: OUT (default /tmp/gpu_session_out), GPU_SESSION_STATE (/tmp/gpu_session), PY (python3), MODEL
+# (minilm_l6), SKIP_SETUP=1 where the packages are installed already (tests/test_launch_scripts.py rehearses a
+# session on a CPU with a tiny model: start, stop mid-sweep, resume elsewhere from the saved records).
 set -u
 cd "$(dirname "$0")/.."
-OUT=${OUT:-/tmp/gpu_session_out} STATE=/tmp/gpu_session PY=${PY:-python3}
+OUT=${OUT:-/tmp/gpu_session_out} STATE=${GPU_SESSION_STATE:-/tmp/gpu_session} PY=${PY:-python3}
 mkdir -p "$OUT" "$STATE" results
 [ -f .gpu_bundle/env.sh ] && source .gpu_bundle/env.sh
 
@@ -41,11 +44,11 @@ start)
   fi
   [ -f "$RECORDS" ] && tar xzf "$RECORDS"
   rm -f $STATE/stop
-  { echo 'cd "$1"; shift'
-    echo 'for args in "$@"; do [ -f /tmp/gpu_session/stop ] && break'
+  { echo 'cd "$1"; state=$2; shift 2'
+    echo 'for args in "$@"; do [ -f $state/stop ] && break'
     echo "  $PY -m stability_bench model=${MODEL:-minilm_l6} results_dir=results hydra/launcher=local hydra.launcher.mps=true \$args -m &"
-    echo '  echo $! > /tmp/gpu_session/sweep.pid; wait $!; echo "sweep exit $? ($args)"; done'; } > $STATE/runner.sh
-  setsid bash $STATE/runner.sh "$PWD" "$@" > $STATE/sweeps.log 2>&1 < /dev/null &
+    echo '  echo $! > $state/sweep.pid; wait $!; echo "sweep exit $? ($args)"; done'; } > $STATE/runner.sh
+  setsid bash $STATE/runner.sh "$PWD" "$STATE" "$@" > $STATE/sweeps.log 2>&1 < /dev/null &
   echo $! > $STATE/runner.pid
   echo "started $(date -u +%T): $*"
   watch "$LIMIT" ;;

@@ -5,21 +5,27 @@
 #   bash launch/gpu_slice.sh SECONDS RECORDS.tar.gz SWEEP_ARGS...
 #   e.g. bash launch/gpu_slice.sh 540 analysis/study_gpu/records.tar.gz +sweep=table1 hydra.launcher.workers_per_job=14
 # The host needs the offline bundle in .gpu_bundle (bash ../shared/gpu_host/bundle.sh .gpu_bundle, carried along).
+# Environment: OUT (default /tmp/gpu_slice_out), PY (python3), MODEL (minilm_l6), SKIP_SETUP=1 where the packages
+# are installed already (tests/test_launch_scripts.py rehearses this script on a CPU with a tiny model).
 set -u
 cd "$(dirname "$0")/.."
 LIMIT=$1 RECORDS=$2; shift 2
-OUT=${OUT:-/tmp/gpu_slice_out}; mkdir -p "$OUT"
-bash .gpu_bundle/setup_on_host.sh .gpu_bundle >/dev/null && source .gpu_bundle/env.sh || exit 1
+OUT=${OUT:-/tmp/gpu_slice_out} PY=${PY:-python3}; mkdir -p "$OUT"
+if [ -z "${SKIP_SETUP:-}" ]; then
+  bash .gpu_bundle/setup_on_host.sh .gpu_bundle >/dev/null && source .gpu_bundle/env.sh || exit 1
+fi
 mkdir -p results
 [ -f "$RECORDS" ] && tar xzf "$RECORDS"
 (while sleep 40; do tar czf "$OUT/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results 2>/dev/null \
    && mv "$OUT/records.tmp.tar.gz" "$OUT/records.tar.gz"; done) &
 saver=$!
 T0=$(date +%s)
-timeout -k 15 -s TERM "$LIMIT" python3 -m stability_bench model=minilm_l6 results_dir=results \
+timeout -k 15 -s TERM "$LIMIT" $PY -m stability_bench model=${MODEL:-minilm_l6} results_dir=results \
   hydra/launcher=local hydra.launcher.mps=true "$@" -m > "$OUT/sweep.log" 2>&1
-echo "sweep exit $? after $(( $(date +%s) - T0 ))s"
+rc=$?
+echo "sweep exit $rc after $(( $(date +%s) - T0 ))s"
 kill $saver 2>/dev/null; sleep 1
 tar czf "$OUT/records.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results && rm -f "$OUT/records.tmp.tar.gz"
 grep -v "^\[job\] worker" "$OUT/sweep.log" | tail -5
-for e in results/table*; do python3 -m stability_bench.status "$e" | tail -1; done
+for e in results/*/; do [ -f "$e/sweep.json" ] && echo "$e: $($PY -m stability_bench.status "$e" | tail -1)"; done
+[ $rc -eq 124 ] && exit 0 || exit $rc  # 124: the slice's time was up (runs in flight are interrupted, not lost)

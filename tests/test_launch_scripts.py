@@ -1,0 +1,80 @@
+"""The scripts that run sweeps on a lent GPU machine (launch/gpu_session.sh, launch/gpu_slice.sh), rehearsed on
+a CPU with a tiny model: GPU minutes are too rare to find a broken script there. A session starts two sweeps in
+the background, saves the records while they run, is stopped mid-sweep (runs in flight end `interrupted`), and
+another host resumes from the saved tarball with the one-command slice and completes exactly what is missing."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def host(tmp_path: Path, name: str) -> Path:
+    """A checkout's launch/ folder on a fresh 'machine' (the scripts work in the folder above theirs)."""
+    root = tmp_path / name
+    shutil.copytree(ROOT / "launch", root / "launch")
+    return root
+
+
+def script(root: Path, name: str, *args, out: Path, state: Path, timeout: int = 240) -> str:
+    env = {**os.environ, "OUT": str(out), "GPU_SESSION_STATE": str(state), "SKIP_SETUP": "1",
+           "PY": sys.executable, "MODEL": "tiny_random"}
+    done = subprocess.run(["bash", str(root / "launch" / name), *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def statuses(results: Path) -> dict[str, str]:
+    return {str(p.parent.relative_to(results)): json.loads(p.read_text())["status"] for p in results.rglob("record.json")}
+
+
+@pytest.mark.slow
+def test_a_gpu_session_stopped_mid_sweep_resumes_elsewhere_from_its_saved_records(tmp_path, glue_dir):
+    # 400 steps per run: seconds each, so that the stop below finds runs in flight.
+    common = f"data.glue_dir={glue_dir} train.epochs=40 train.batch_size=4 train.evals_per_epoch=0 " \
+             "hydra.launcher.workers_per_job=2"
+    sweeps = [f"+sweep=table1 method=devlin task=rte seed=range(1,3) {common}", f"+sweep=table2 seed=range(1,3) {common}"]
+    a, state, out_a = host(tmp_path, "a"), tmp_path / "state", tmp_path / "out_a"
+    print(script(a, "gpu_session.sh", "start", "5", str(tmp_path / "none.tar.gz"), *sweeps, out=out_a, state=state))
+    table2 = a / "results" / "table2-tiny_random"
+    deadline = time.time() + 180
+    while not {"completed", "running"} <= set(statuses(table2).values()):  # the second sweep under way
+        assert time.time() < deadline, "the second sweep did not get under way in 3 minutes"
+        script(a, "gpu_session.sh", "wait", "3", out=out_a, state=state)
+    stopped = script(a, "gpu_session.sh", "stop", out=out_a, state=state)
+    assert "sweeps ended" in stopped
+    before = statuses(table2)
+    assert set(before.values()) <= {"completed", "interrupted"} and "interrupted" in before.values(), before
+    assert all(s == "completed" for s in statuses(a / "results" / "table1-tiny_random").values())
+
+    # The tarball in $OUT holds every record as it was at the stop, without checkpoints or claims.
+    with tarfile.open(out_a / "records.tar.gz") as tar:
+        names = tar.getnames()
+    assert not any(n.endswith("checkpoint.pt") or "/.claims" in n for n in names)
+    saved = {str(Path(n).parent.relative_to("results/table2-tiny_random")) for n in names
+             if n.endswith("record.json") and n.startswith("results/table2-tiny_random/")}
+    assert saved == set(before)
+
+    # Another machine resumes from it with the one-command slice: only the interrupted and missing runs train.
+    b, out_b = host(tmp_path, "b"), tmp_path / "out_b"
+    print(script(b, "gpu_slice.sh", "200", str(out_a / "records.tar.gz"), *sweeps[1].split(), out=out_b, state=state))
+    after = statuses(b / "results" / "table2-tiny_random")
+    assert len(after) == 14 and set(after.values()) == {"completed"}
+    for run, status in before.items():
+        old = json.loads((table2 / run / "record.json").read_text())
+        new = json.loads((b / "results" / "table2-tiny_random" / run / "record.json").read_text())
+        if status == "completed":
+            assert new == old  # not trained again
+        else:
+            assert old["error"] and new["started_at"] > old["started_at"]  # trained again, from the start
+    log = (out_b / "sweep.log").read_text()
+    assert f"{sum(s == 'completed' for s in before.values())} completed, {14 - sum(s == 'completed' for s in before.values())} to run" in log
