@@ -1,5 +1,5 @@
-"""On a CUDA GPU: every recipe trains on MiniLM in fp32 and bf16, the optimizer and CWGNC equal their
-CPU reference, ``train.device=auto`` picks the GPU, and a packed job's workers share the GPU.
+"""On a CUDA GPU: every recipe trains on MiniLM in fp32 and bf16, the layer-aware recipes on every model family,
+the optimizer and CWGNC equal their CPU reference, ``train.device=auto`` picks the GPU, and a packed job's workers share the GPU.
 
 Marked ``gpu``: skipped where no CUDA device is visible, and never part of CI's test command.
 """
@@ -19,7 +19,8 @@ from stability_bench.optim import AdamW
 from stability_bench.recipes.cwgnc import clip_components
 from stability_bench.run import execute
 
-from conftest import CONF_DIR
+from conftest import CONF_DIR, make_cfg
+from test_families import SHARED_LAYERS, TINY, tiny
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -46,6 +47,23 @@ def test_every_recipe_trains_minilm_on_the_gpu(recipe, precision, real_glue_dir,
     assert math.isfinite(rec["metric"]) and len(rec["dev_predictions"]) == 48
     assert all(v is not None and math.isfinite(v) for _, v in rec["loss_curve"])
     assert rec["steps"] >= 2
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("model_type", sorted(TINY))
+def test_every_model_family_trains_on_the_gpu(model_type, precision, glue_dir, tmp_path):
+    """The recipes that read a model through its family (layers, heads, feed-forward inputs, the family's own
+    initialisation) on a tiny random model of each family, on CUDA: a family's CUDA-only code paths (ModernBERT's
+    compiled embeddings, DeBERTa's relative positions) run here and nowhere else."""
+    for method in ("cwgnc", "reinit", "mixout", "llrd", "mhloss"):
+        if model_type == "albert" and method in SHARED_LAYERS:
+            continue  # refused on any device (tests/test_families.py)
+        cfg = make_cfg([f"method={method}", "task=rte", "data.max_train_samples=16", "train.batch_size=8",
+                        "train.device=cuda", f"train.precision={precision}", *tiny(model_type)], glue_dir, tmp_path / "r")
+        rec = execute(cfg)
+        assert rec["status"] == "completed", (method, rec.get("error"))
+        assert rec["environment"]["device"].startswith("cuda") and rec["steps"] >= 2
+        assert all(v is not None and math.isfinite(v) for _, v in rec["loss_curve"]), method
 
 
 @pytest.mark.parametrize("correct_bias", [True, False])
