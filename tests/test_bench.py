@@ -31,6 +31,12 @@ def test_fixed_cost_benchmark(glue_dir):
     assert "cache miss" in out and "cache hit" in out
 
 
+def test_collate_benchmark(glue_dir):
+    out = bench("bench/collate.py", "--model", "tiny_random", "--task", "rte", "cola", "--repeats", "1",
+                env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
+    assert out.count("x |") == 2
+
+
 def test_reference_pipeline_benchmark(glue_dir):
     pytest.importorskip("accelerate")
     out = bench("bench/reference_pipeline.py", "--model", "tiny_random", "--task", "rte", "--epochs", "1",

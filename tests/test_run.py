@@ -144,6 +144,39 @@ def test_every_method_preset_trains_on_the_tiny_model(glue_dir, tmp_path, method
         assert [s["iteration"] for s in rec["stages"]] == [0, 1, 2]
 
 
+def test_a_batch_is_its_examples_padded_to_the_longest_exactly_as_built_by_hand():
+    """collate builds batches from the examples laid end to end (a speed-up): the same tensors as padding each
+    example by hand, with and without token types, for any pad id, order and repetition of examples."""
+    import random
+    import torch
+    from stability_bench.data import Encoded
+
+    def by_hand(data, indices):
+        rows = [data.features["input_ids"][i] for i in indices]
+        width = max(map(len, rows))
+        out = {"input_ids": torch.tensor([r + [data.pad_id] * (width - len(r)) for r in rows]),
+               "attention_mask": torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])}
+        if "token_type_ids" in data.features:
+            out["token_type_ids"] = torch.tensor([data.features["token_type_ids"][i] + [0] * (width - len(r))
+                                                  for i, r in zip(indices, rows)])
+        out["labels"] = torch.tensor([data.labels[i] for i in indices])
+        return out
+
+    rng = random.Random(0)
+    ids = [[rng.randrange(1, 30000) for _ in range(rng.randint(1, 128))] for _ in range(300)]
+    types = [[int(k >= len(x) // 2) for k in range(len(x))] for x in ids]
+    for features, pad in (({"input_ids": ids}, 0), ({"input_ids": ids, "token_type_ids": types}, 1)):
+        data = Encoded(features, [rng.randrange(3) for _ in ids], pad)
+        for size in (1, 7, 16, 64):
+            indices = [rng.randrange(len(ids)) for _ in range(size)]
+            got, want = data.collate(indices), by_hand(data, indices)
+            assert list(got) == list(want)
+            for key in want:
+                assert got[key].dtype == torch.long and torch.equal(got[key], want[key]), (key, size)
+        part = data.subset([5, 3, 200])
+        assert torch.equal(part.collate([2, 0])["input_ids"], by_hand(data, [200, 5])["input_ids"])
+
+
 def test_length_grouped_batches_cover_every_example_once_with_less_padding(glue_dir, tmp_path):
     import torch
     from stability_bench.data import Encoded, train_batches
