@@ -53,8 +53,8 @@ def test_every_recipe_trains_minilm_on_the_gpu(recipe, precision, real_glue_dir,
 @pytest.mark.parametrize("model_type", sorted(TINY))
 def test_every_model_family_trains_on_the_gpu(model_type, precision, glue_dir, tmp_path):
     """The recipes that read a model through its family (layers, heads, feed-forward inputs, the family's own
-    initialisation) on a tiny random model of each family, on CUDA: a family's CUDA-only code paths (ModernBERT's
-    compiled embeddings, DeBERTa's relative positions) run here and nowhere else."""
+    initialisation) on a tiny random model of each family, on CUDA: each family's attention under CUDA kernels and
+    bf16 autocast runs here and nowhere else (the CPU tests run fp32 only)."""
     for method in ("cwgnc", "reinit", "mixout", "llrd", "mhloss"):
         if model_type == "albert" and method in SHARED_LAYERS:
             continue  # refused on any device (tests/test_families.py)
