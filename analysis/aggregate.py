@@ -115,9 +115,9 @@ def expected_max_table(runs: pd.DataFrame, n_resamples: int = 2000) -> pd.DataFr
     for (exp, task, model, method, params), g in done.groupby(GROUP, sort=True):
         v = g["metric"].astype(float).to_numpy()
         hours = pd.to_numeric(g.get("train_time_s"), errors="coerce").mean() / 3600 if "train_time_s" in g else np.nan
-        unbiased = stats.expected_max_unbiased(v)
-        for n, (value, ub) in enumerate(zip(stats.expected_max(v), unbiased), start=1):
-            low, high = stats.expected_max_interval(v, n, n_resamples=n_resamples)
+        curves = zip(stats.expected_max(v), stats.expected_max_unbiased(v),
+                     stats.expected_max_intervals(v, n_resamples=n_resamples))
+        for n, (value, ub, (low, high)) in enumerate(curves, start=1):
             out.append({"experiment": exp, "task": task, "model": model, "method": method, "params": params,
                         "n_runs": n, "expected_max": value, "expected_max_unbiased": ub, "em_ci_low": low,
                         "em_ci_high": high, "train_hours": n * hours if np.isfinite(hours) else np.nan,

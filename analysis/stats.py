@@ -165,28 +165,43 @@ def wilcoxon_paired(a, b) -> float:
     return float(st.wilcoxon(d, zero_method="wilcox").pvalue)
 
 
+def _superiority(x, y, k: int):
+    """P(X > Y) + P(X = Y) / 2 along the last axis (any leading axes: one per bootstrap resample), counted exactly
+    from the y values below and equal to each x value. x and y hold integer codes 0..k-1 that order the values as
+    the values do, so the count is a histogram per row, linear in n + m (pairwise differences of 666 seeds x
+    10,000 resamples needed 33 GiB)."""
+    n, m = x.shape[-1], y.shape[-1]
+    lead = y.shape[:-1]
+    rows = int(np.prod(lead))
+    xc, yc = x.reshape(rows, n).astype(np.int64), y.reshape(rows, m).astype(np.int64)
+    counts = np.bincount((yc + k * np.arange(rows)[:, None]).ravel(), minlength=rows * k).reshape(rows, k)
+    below_or_half = np.cumsum(counts, axis=1) - 0.5 * counts  # y < v, plus half of y == v, for each code v
+    return (np.take_along_axis(below_or_half, xc, axis=1).sum(axis=1) / (n * m)).reshape(lead)
+
+
+def _codes(a, b) -> tuple[np.ndarray, np.ndarray, int]:
+    values = np.unique(np.concatenate([a, b]))
+    return np.searchsorted(values, a), np.searchsorted(values, b), len(values)
+
+
 def prob_superiority(a, b) -> float:
     """P(A > B) + P(A = B) / 2 over all pairs of runs: the common-language effect size (McGraw & Wong 1992);
     Cliff's delta is 2 P - 1."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if not len(a) or not len(b):
         return np.nan
-    diff = a[:, None] - b[None, :]
-    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+    return float(_superiority(*_codes(a, b)))
 
 
 def prob_superiority_ci(a, b, n_resamples: int = 9999, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of P(A > B) (``scipy.stats.bootstrap``, the two samples resampled apart)."""
+    """Percentile bootstrap interval of P(A > B) (``scipy.stats.bootstrap``, the two samples resampled apart).
+    The runs' codes are resampled instead of their values: the same draws, the same statistic."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(a) < 2 or len(b) < 2:
         return (np.nan, np.nan)
-
-    def stat(x, y, axis):
-        d = x[..., :, None] - y[..., None, :]
-        return ((d > 0).sum(axis=(-2, -1)) + 0.5 * (d == 0).sum(axis=(-2, -1))) / (x.shape[-1] * y.shape[-1])
-
-    res = st.bootstrap((a, b), stat, n_resamples=n_resamples, confidence_level=level, random_state=seed,
-                       vectorized=True, method="percentile")
+    ca, cb, k = _codes(a, b)
+    res = st.bootstrap((ca, cb), lambda x, y, axis: _superiority(x, y, k), n_resamples=n_resamples,
+                       confidence_level=level, random_state=seed, vectorized=True, method="percentile")
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -244,18 +259,23 @@ def expected_max_unbiased(values, n_max: int | None = None) -> np.ndarray:
     return np.array([float(np.sum(v * comb(i - 1, n - 1) / comb(big_n, n))) for n in range(1, n_max + 1)])
 
 
-def expected_max_interval(values, n: int, n_resamples: int = 2000, level: float = 0.95,
-                          seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the unbiased expected maximum over n runs (runs resampled)."""
+def expected_max_intervals(values, n_resamples: int = 2000, level: float = 0.95,
+                           seed: int = 0) -> list[tuple[float, float]]:
+    """Percentile bootstrap intervals of the unbiased expected maximum over n runs, n = 1..N (runs resampled; one
+    set of resamples, drawn and sorted once, serves every n)."""
     v = np.asarray(values, dtype=float)
-    if len(v) < 2 or n > len(v):
-        return (np.nan, np.nan)
-    rng = np.random.default_rng(seed)
-    draws = np.sort(v[rng.integers(0, len(v), size=(n_resamples, len(v)))], axis=1)
+    if len(v) < 2:
+        return [(np.nan, np.nan)] * len(v)
     from scipy.special import comb
 
+    rng = np.random.default_rng(seed)
+    draws = np.sort(v[rng.integers(0, len(v), size=(n_resamples, len(v)))], axis=1)
     i = np.arange(1, len(v) + 1)
-    w = comb(i - 1, n - 1) / comb(len(v), n)
-    dist = draws @ w
     alpha = (1 - level) / 2
-    return float(np.quantile(dist, alpha)), float(np.quantile(dist, 1 - alpha))
+    out = []
+    for n in range(1, len(v) + 1):
+        dist = draws @ (comb(i - 1, n - 1) / comb(len(v), n))
+        out.append((float(np.quantile(dist, alpha)), float(np.quantile(dist, 1 - alpha))))
+    return out
+
+

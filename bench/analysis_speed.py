@@ -2,9 +2,9 @@
 
 Writes N synthetic records (recipes x tasks x seeds, metrics drawn at random, a few crashed) plus a
 sweep.json, then times loading them into the runs table and producing every table and statistic
-(figures off). Prints one line; BENCHMARKS.md records the result.
+(figures off; ``--no-aso`` as in ``python -m analysis``). Prints one line; BENCHMARKS.md records the result.
 
-    python bench/analysis_speed.py --records 10000
+    python bench/analysis_speed.py --records 10000 [--no-aso]
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=10000)
     ap.add_argument("--resamples", type=int, default=10000)
+    ap.add_argument("--no-aso", action="store_true", help="as python -m analysis --no-aso")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -61,10 +62,10 @@ def main() -> None:
         runs, skipped = load_runs(root)
         t1 = time.perf_counter()
         analyse(runs, root / "out", "majority", 0, "bias_correction", root, make_figures=False,
-                n_resamples=args.resamples)
+                n_resamples=args.resamples, aso=not args.no_aso)
         t2 = time.perf_counter()
     total = t2 - t0
-    print(f"analysis_speed: {len(runs)} records on {platform.processor() or platform.machine()}: "
+    print(f"analysis_speed{' (no ASO)' if args.no_aso else ''}: {len(runs)} records on {platform.processor() or platform.machine()}: "
           f"load {t1 - t0:.2f}s, tables+stats {t2 - t1:.2f}s, total {total:.2f}s = {len(runs) / total:.0f} records/s")
 
 
