@@ -5,6 +5,8 @@ Std follows the authors' code (numpy's population std, ddof=0) unless ``ddof=1``
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from scipy import stats as st
 
@@ -205,10 +207,15 @@ def prob_superiority_ci(a, b, n_resamples: int = 9999, level: float = 0.95, seed
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def aso_epsilon(a, b, seed: int = 0) -> float:
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def aso_epsilon(a, b, seed: int = 0, jobs: int | None = None) -> float:
     """Almost stochastic order (Dror et al. 2019, del Barrio et al. 2018), through ``deepsig.aso``: epsilon_min,
     the violation of "A is stochastically larger than B" (0: A dominates; < 0.5: A is better, almost; 1: B
-    dominates). NaN when deepsig is not installed."""
+    dominates). NaN when deepsig is not installed. Its bootstrap iterations run on ``jobs`` processes (default:
+    every usable core); deepsig seeds each iteration on its own, so the result does not depend on ``jobs``."""
     try:
         from deepsig import aso
     except ImportError:
@@ -220,7 +227,7 @@ def aso_epsilon(a, b, seed: int = 0) -> float:
     with warnings.catch_warnings():  # identical constant samples (e.g. every run collapsed): a 0/0 it reports
         warnings.simplefilter("ignore")
         return float(aso(np.asarray(a, dtype=float), np.asarray(b, dtype=float), seed=seed, show_progress=False,
-                         num_jobs=1))
+                         num_jobs=jobs or usable_cores()))
 
 
 def holm(pvalues) -> np.ndarray:

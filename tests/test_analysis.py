@@ -429,6 +429,8 @@ def test_almost_stochastic_order_through_deepsig():
     rng = np.random.default_rng(2)
     better, worse = rng.normal(0.7, 0.02, 20), rng.normal(0.6, 0.02, 20)
     assert stats.aso_epsilon(better, worse) < 0.05 and stats.aso_epsilon(worse, better) > 0.95
+    close = rng.normal(0.69, 0.02, 20)  # in between: the processes' count must not change the value
+    assert stats.aso_epsilon(better, close, jobs=1) == stats.aso_epsilon(better, close, jobs=2)
 
 
 def test_new_statistics_report_and_regeneration_from_records(tmp_path):
