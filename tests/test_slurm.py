@@ -205,5 +205,13 @@ def test_a_requeued_packed_job_skips_the_runs_it_completed(slurm, tmp_path):
     assert any(after[s].get("resumed_from_step") for s in running), {s: after[s].get("resumed_from_step") for s in after}
     assert not list((tmp_path / "r").glob("**/checkpoint.pt"))
     log = "".join(p.read_text() for p in (tmp_path / "r").glob("**/.submitit/**/*.err"))
-    assert "Requeued job" in "".join(p.read_text() for p in (tmp_path / "r").glob("**/.submitit/**/*.out"))
+    # SLURM's accounting keeps every attempt of the job (-D): the first one ended REQUEUED. (submitit's own
+    # "Requeued job" line can be lost: the requeued attempt may truncate the log file the first one wrote.)
+    for _ in range(60):  # accounting lags a few seconds behind the job's end
+        attempts = subprocess.run(["sacct", "-n", "-X", "-D", "-o", "State", "-j", job.split("_")[0]], env=slurm,
+                                  capture_output=True, text=True, timeout=60).stdout.split()
+        if attempts and attempts[-1] == "COMPLETED":
+            break
+        time.sleep(1)
+    assert "REQUEUED" in attempts and attempts[-1] == "COMPLETED", attempts
     assert log.count("already completed, skipped") >= len(done)
