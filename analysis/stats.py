@@ -5,10 +5,10 @@ Std follows the authors' code (numpy's population std, ddof=0) unless ``ddof=1``
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from scipy import stats as st
+
+from stability_bench.packing import usable_cores
 
 
 def std_mean_max(values, ddof: int = 0) -> tuple[float, float, float]:
@@ -205,10 +205,6 @@ def prob_superiority_ci(a, b, n_resamples: int = 9999, level: float = 0.95, seed
     res = st.bootstrap((ca, cb), lambda x, y, axis: _superiority(x, y, k), n_resamples=n_resamples,
                        confidence_level=level, random_state=seed, vectorized=True, method="percentile")
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def aso_epsilon(a, b, seed: int = 0, jobs: int | None = None) -> float:

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from stability_bench.packing import usable_cores  # noqa: E402
 
 
 def records(results: Path) -> dict[int, dict]:
@@ -35,7 +37,7 @@ def main() -> None:
     ap.add_argument("--train-samples", type=int, default=128)
     args = ap.parse_args()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = usable_cores()
     base = [sys.executable, "-m", "stability_bench", f"task={args.task}", f"model={args.model}", "train.epochs=1",
             f"data.max_train_samples={args.train_samples}", "data.max_eval_samples=128", f"train.threads={threads}"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -31,35 +32,38 @@ class Encoded:
         idx = list(indices)
         return Encoded({k: [v[i] for i in idx] for k, v in self.features.items()}, [self.labels[i] for i in idx], self.pad_id)
 
-    def _ragged(self):
-        """Each feature's examples end to end in one array, with every example's offset and length: a batch is
-        then a few array operations instead of a tensor built from a Python list per example (1.41 -> 0.09 ms per
-        batch of 16 RTE examples: host time per step, which a GPU waits on; BENCHMARKS.md §5c)."""
-        if getattr(self, "_cache", None) is None:
-            lengths = np.fromiter((len(x) for x in self.features["input_ids"]), dtype=np.int64, count=len(self))
-            offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-            flat = {k: np.fromiter((t for x in v for t in x), dtype=np.int64, count=int(lengths.sum()))
-                    for k, v in self.features.items()}
-            self._cache = (flat, offsets, lengths, np.asarray(self.labels, dtype=np.int64))
-        return self._cache
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(x) for x in self.features["input_ids"]), dtype=np.int64, count=len(self))
+
+    @cached_property
+    def _flat(self) -> dict[str, np.ndarray]:
+        """Each feature's examples end to end in one array: a batch is then a few array operations instead of a
+        tensor built from a Python list per example (0.75 -> 0.07 ms per batch of 16 RTE examples: host time per
+        step, which a GPU waits on; BENCHMARKS.md §5c)."""
+        total = int(self.lengths.sum())
+        return {k: np.fromiter((t for x in v for t in x), dtype=np.int64, count=total) for k, v in self.features.items()}
+
+    @cached_property
+    def _offsets(self) -> np.ndarray:
+        return np.cumsum(self.lengths) - self.lengths  # where each example starts in the flat arrays
 
     def collate(self, indices) -> dict[str, torch.Tensor]:
-        """Pad the chosen examples to the longest among them (input_ids with pad_id, the others with 0)."""
-        flat, offsets, lengths, labels = self._ragged()
+        """Pad the chosen examples to the longest among them (input_ids with pad_id, token types with 0)."""
         idx = np.asarray(indices, dtype=np.int64)
-        n = lengths[idx]
+        n = self.lengths[idx]
         mask = np.arange(n.max()) < n[:, None]  # row-major: filled example by example, token by token
-        starts = np.repeat(offsets[idx] - np.concatenate([[0], np.cumsum(n)[:-1]]), n)
-        take = np.arange(int(n.sum())) + starts  # positions of the chosen examples' tokens in the flat arrays
-        batch = {}
-        for key in ("input_ids", "token_type_ids"):
-            if key in flat:
-                out = np.full(mask.shape, self.pad_id if key == "input_ids" else 0, dtype=np.int64)
-                out[mask] = flat[key][take]
-                batch[key] = torch.from_numpy(out)
-            if key == "input_ids":
-                batch["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
-        batch["labels"] = torch.from_numpy(labels[idx])
+        take = np.arange(int(n.sum())) + np.repeat(self._offsets[idx] - (np.cumsum(n) - n), n)
+
+        def padded(key: str, pad: int) -> torch.Tensor:
+            out = np.full(mask.shape, pad, dtype=np.int64)
+            out[mask] = self._flat[key][take]
+            return torch.from_numpy(out)
+
+        batch = {"input_ids": padded("input_ids", self.pad_id), "attention_mask": torch.from_numpy(mask.astype(np.int64))}
+        if "token_type_ids" in self.features:
+            batch["token_type_ids"] = padded("token_type_ids", 0)
+        batch["labels"] = torch.tensor([self.labels[i] for i in indices], dtype=torch.long)
         return batch
 
 
@@ -128,7 +132,7 @@ def train_batches(data: Encoded, batch_size: int, generator: torch.Generator, gr
     order = torch.randperm(len(data), generator=generator).tolist()
     batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
     if group_by_length:
-        lengths = [len(x) for x in data.features["input_ids"]]
+        lengths = data.lengths
         span = GROUP_CHUNK * batch_size
         batches = []
         for s in range(0, len(order), span):
@@ -142,8 +146,7 @@ def train_batches(data: Encoded, batch_size: int, generator: torch.Generator, gr
 def eval_order(data: Encoded) -> list[int]:
     """Dev examples longest first: predictions do not depend on batch composition, and batches of
     similar length carry little padding (a dev pass is ~1.7x faster than in file order: BENCHMARKS.md)."""
-    lengths = [len(x) for x in data.features["input_ids"]]
-    return sorted(range(len(data)), key=lambda i: -lengths[i])
+    return sorted(range(len(data)), key=lambda i: -data.lengths[i])
 
 
 def eval_batches(data: Encoded, batch_size: int, order: list[int]):

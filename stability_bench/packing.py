@@ -29,6 +29,11 @@ log = logging.getLogger("stability_bench")
 SEED_KEYS = ("seed", "init_seed", "data_seed")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a SLURM allocation's, not the node's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def cell_key(run: dict) -> str:
     """The sweep cell a run belongs to (task, model, method and all settings), ignoring its seeds."""
     import json
@@ -127,8 +132,7 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
 
     order = sorted(range(len(runs)), key=lambda i: -cost(runs[i]))
     workers = max(1, min(workers, len(runs)))
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = max(1, cpus // workers)
+    threads = max(1, usable_cores() // workers)
     ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
     tasks, results = ctx.Queue(), ctx.Queue()
     for q in (tasks, results):  # a job stopped early must not wait to flush runs no worker will take
