@@ -69,3 +69,15 @@ def test_throughput_from_records(glue_dir, tmp_path):
         execute(make_cfg([f"seed={seed}", "experiment=exp"], glue_dir, tmp_path))
     out = bench("bench/throughput.py", str(tmp_path / "exp"))
     assert "steps/s" in out and "rte bias_correction: 2 runs" in out
+
+
+def test_launch_levers_benchmark_checks_what_it_times():
+    """The levers it times compute what the loop computes: transformers' mask prebuilt (same logits) and K seeds'
+    gradients in one vmapped step (equal to K separate models' up to rounding), for both attention kernels."""
+    import re
+    out = bench("bench/launch_levers.py", "--model", "tiny_random", "--length", "12", "--k", "2", "--steps", "1",
+                "--warmup", "1", "--device", "cpu")
+    assert out.count("same logits with the 4-D mask: True") == 2
+    diffs = [float(d) for d in re.findall(r"gradients vs separate models: ([0-9.e+-]+)", out)]
+    assert len(diffs) == 2 and max(diffs) < 1e-5, out
+    assert out.count("x |") == 6 and "failed" not in out
