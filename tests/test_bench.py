@@ -81,3 +81,9 @@ def test_launch_levers_benchmark_checks_what_it_times():
     diffs = [float(d) for d in re.findall(r"gradients vs separate models: ([0-9.e+-]+)", out)]
     assert len(diffs) == 2 and max(diffs) < 1e-5, out
     assert out.count("x |") == 6 and "failed" not in out
+
+
+def test_sweep_start_benchmark(glue_dir):
+    out = bench("bench/sweep_start.py", "--sweep", "+sweep=smoke", "seed=1", "--repeats", "1",
+                env={"STABILITY_BENCH_GLUE_DIR": str(glue_dir)})
+    assert "(4 cells: 0 completed, 4 to run)" in out and "first run started after" in out

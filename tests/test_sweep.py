@@ -94,3 +94,52 @@ def test_two_identical_sweeps_started_together_run_every_cell_once(tmp_path):
         assert log.read_text().count(": start (") == 1, log
     recs = [json.loads(p.read_text()) for p in (tmp_path / "r").glob("tiny_random/rte/*/seed*/record.json")]
     assert len(recs) == 6 and all(r["status"] == "completed" for r in recs)
+
+
+def _grid(loader, master, args):
+    """The cells the sweeper expands (its params first, then the command line's overrides, as Hydra orders them)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    params = [f"{k}={v}" for k, v in (master.hydra.sweeper.params or {}).items()]
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides(params + args)
+    return BasicSweeper.split_arguments(overrides, None)[0]
+
+
+def test_fast_composition_equals_hydras_for_every_cell():
+    """compose_cells (each cell a copy of a composed config with its plain values set) gives Hydra's own config,
+    node for node, Hydra's node included, for the declared sweeps and for odd values; a value Hydra refuses is
+    refused with Hydra's words."""
+    import pytest
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    from conftest import CONF_DIR
+    from stability_bench.grid import compose_cells
+
+    cases = [["+sweep=table1", "model=tiny_random", "method=devlin,cwgnc", "task=rte,cola", "seed=1,2"],
+             ["+sweep=table2", "model=tiny_random", "seed=1,2"],
+             ["+sweep=seed_split", "init_seed=1,2", "data_seed=3"],
+             ["method=cwgnc", "method.threshold=0.1,1e5", "seed=1,2", "train.lr=1e-5,2e-5", "experiment=a,'b c'",
+              "data.max_train_samples=null,16", "train.max_grad_norm=null", "+model.random_init.model_type=roberta",
+              "model=tiny_random", "method.grouping=layer"]]
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        for args in cases:
+            master = compose(config_name="config", overrides=[a for a in args if a.startswith("+sweep")],
+                             return_hydra_config=True)
+            grid = _grid(loader, master, args)
+            fast = compose_cells(loader, master, grid)
+            for cell, cfg in zip(grid, fast):
+                hydras = loader.load_sweep_config(master, list(cell))
+                assert OmegaConf.to_container(cfg) == OmegaConf.to_container(hydras), cell
+                assert OmegaConf.is_struct(cfg) and not OmegaConf.is_readonly(cfg.hydra)
+            assert len(fast) == len(grid) > 1
+        master = compose(config_name="config", return_hydra_config=True)
+        bad = [["seed=1"], ["seed=abc"]]
+        with pytest.raises(ConfigCompositionException) as ours:
+            compose_cells(loader, master, bad)
+        with pytest.raises(ConfigCompositionException) as theirs:
+            loader.load_sweep_config(master, ["seed=abc"])
+        assert str(ours.value) == str(theirs.value)

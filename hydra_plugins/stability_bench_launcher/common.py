@@ -7,10 +7,11 @@ from hydra.core.utils import JobReturn, JobStatus
 
 def resolved_runs(launcher, job_overrides: Sequence[Sequence[str]]) -> list[dict]:
     """Each job's run config as a worker needs it (Hydra's node dropped, interpolations resolved)."""
+    from stability_bench.grid import compose_cells
     from stability_bench.packing import as_container
 
     loader = launcher.hydra_context.config_loader
-    return [as_container(loader.load_sweep_config(launcher.config, list(o))) for o in job_overrides]
+    return [as_container(cfg) for cfg in compose_cells(loader, launcher.config, [list(o) for o in job_overrides])]
 
 
 def job_returns(job_overrides: Sequence[Sequence[str]], statuses: Sequence) -> list[JobReturn]:

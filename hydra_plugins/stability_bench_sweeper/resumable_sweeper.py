@@ -65,6 +65,7 @@ def _check_launcher(launcher) -> None:
 class ResumableSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from stability_bench import sweep as plan
+        from stability_bench.grid import compose_cells
 
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         overrides = parser.parse_overrides(self._parse_config() + list(arguments))
@@ -72,7 +73,7 @@ class ResumableSweeper(BasicSweeper):
         if not grid:
             print("error: the sweep has no cells: a swept key has an empty list of values (e.g. seed)", file=sys.stderr)
             sys.exit(2)
-        configs = [self.hydra_context.config_loader.load_sweep_config(self.config, list(o)) for o in grid]
+        configs = compose_cells(self.hydra_context.config_loader, self.config, grid)
         _check_cells(grid, configs)  # a bad value in any cell: nothing is declared or launched
         _check_launcher(self.launcher)
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
