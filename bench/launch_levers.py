@@ -1,8 +1,9 @@
 """Benchmark (for the GPU; runs on a CPU too): what the two ways around a launch-bound step would give.
 
-A MiniLM step on an H100 takes 13-18 ms whatever its tokens (BENCHMARKS.md 6.1): the host issues ~500 small
-kernels and the GPU waits for them. Two levers would remove that cost, and both change how the loop runs, so this
-measures them before any is built into it. Each variant is the loop's step (forward with dropout, backward, our
+A MiniLM step on an H100 takes 13-18 ms whatever its tokens (BENCHMARKS.md 6.1): the host issues hundreds of
+small kernels (counted first: the step's dispatched operations, and on CUDA the kernels the profiler sees) and the
+GPU waits for them. Two levers would remove that cost, and both change how the loop runs, so this measures them
+before any is built into it. Each variant is the loop's step (forward with dropout, backward, our
 AdamW on torch's fused kernel, zero_grad) on random batches of 16 x L tokens, half of the examples padded at L/2,
 rotating among four batches:
 
@@ -88,6 +89,30 @@ def timed(step, bs: list[dict], warmup: int, steps: int, device) -> float:
 def sync(device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def launches(step, b: dict, device) -> tuple[int, int | None]:
+    """One step's dispatched operations that compute (views excluded: they launch nothing), and on CUDA the
+    kernels the profiler saw launched."""
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += not func.is_view
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        step(b)
+    if device.type != "cuda":
+        return Count.n, None
+    sync(device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step(b)
+        sync(device)
+    return Count.n, sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA)
 
 
 def eager_step(model, four_d: bool):
@@ -220,6 +245,16 @@ def main() -> None:
         print(f"{attention}: same logits with the 4-D mask: {diff == 0.0} (largest difference {diff:.2e})", flush=True)
         for length in args.length:
             bs = batches(vocab, length, 4, device, attention)
+            if length == args.length[0]:
+                for four_d in (False, True):
+                    step = eager_step(model, four_d)
+                    step(bs[0])  # the optimizer's state exists before counting
+                    ops, kernels = launches(step, bs[1], device)
+                    name = "eager-4d" if four_d else "eager"
+                    rows.append({"attention": attention, "length": length, "variant": name, "ops_per_step": ops,
+                                 "cuda_kernels_per_step": kernels})
+                    print(f"  {attention} L={length} {name}: {ops} operations per step (dispatched, not views)"
+                          + (f", {kernels} CUDA kernels" if kernels is not None else ""), flush=True)
             add(attention, length, "eager", timed(eager_step(model, False), bs, args.warmup, args.steps, device))
             add(attention, length, "eager-4d", timed(eager_step(model, True), bs, args.warmup, args.steps, device))
             if device.type == "cuda":
@@ -241,6 +276,8 @@ def main() -> None:
                     torch.cuda.empty_cache()
         del models, model
 
+    counts = [r for r in rows if "ops_per_step" in r]
+    rows = [r for r in rows if "ops_per_step" not in r]
     eager = {(r["attention"], r["length"]): r["seed_steps_per_s"] for r in rows if r["variant"] == "eager"}
     print("| attention | padded length | variant | ms/step | seed-steps/s | over eager |")
     print("|---|---|---|---|---|---|")
@@ -251,7 +288,8 @@ def main() -> None:
             print(f"| {r['attention']} | {r['length']} | {r['variant']} | {r['ms_per_step']:.2f} | "
                   f"{r['seed_steps_per_s']:.1f} | {r['seed_steps_per_s'] / eager[r['attention'], r['length']]:.2f}x |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": where, "torch": torch.__version__, "rows": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"device": where, "torch": torch.__version__, "rows": rows,
+                                               "launches": counts}, indent=1))
 
 
 if __name__ == "__main__":

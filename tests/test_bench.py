@@ -80,7 +80,7 @@ def test_launch_levers_benchmark_checks_what_it_times():
     assert out.count("same logits with the 4-D mask: True") == 2
     diffs = [float(d) for d in re.findall(r"gradients vs separate models: ([0-9.e+-]+)", out)]
     assert len(diffs) == 2 and max(diffs) < 1e-5, out
-    assert out.count("x |") == 6 and "failed" not in out
+    assert out.count("x |") == 6 and "failed" not in out and out.count("operations per step") == 4
 
 
 def test_sweep_start_benchmark(glue_dir):
