@@ -80,7 +80,7 @@ def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
             if len(base):
                 ax.axhline(100 * base.iloc[0], color="gray", ls="--", lw=1, label="majority baseline")
             ax.set_xticks(range(1, len(groups) + 1), [n for n, _ in groups], rotation=30, ha="right", fontsize=8)
-            ax.set_title(paper.TASK_NAMES.get(task, task))
+            ax.set_title(paper.task_label(task))
             ax.set_ylabel("dev metric (pp)")
             ax.legend(fontsize=7)
         fig.suptitle(f"{exp}: per-seed dev metric (box: quartiles)")
@@ -105,7 +105,7 @@ def param_curve(spec, rows: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list
             ax.set_xscale("log")
         notes = [f" (≥{n['at_least']:g}:{n['note']})" for n in spec.value_notes if (x >= n["at_least"]).any()]
         ax.set_xlabel((spec.axis_label or spec.param) + "".join(notes))
-        ax.set_ylabel(f"{paper.TASK_NAMES.get(e['task'].iloc[0], e['task'].iloc[0])} dev (pp)")
+        ax.set_ylabel(f"{paper.task_label(e['task'].iloc[0])} dev (pp)")
         ax.set_title(f"{spec.name} — {exp}")
         ax.legend(fontsize=8)
         files += _save(fig, out, f"{spec.name}_{exp}")
@@ -131,7 +131,7 @@ def expected_max_curves(emax: pd.DataFrame, out: Path) -> list[str]:
                     if "em_ci_low" in g:
                         ax.fill_between(g[x], 100 * g["em_ci_low"], 100 * g["em_ci_high"], alpha=0.15,
                                         color=line.get_color(), lw=0)
-            axes[0][j].set_title(paper.TASK_NAMES.get(task, task))
+            axes[0][j].set_title(paper.task_label(task))
             axes[0][j].set_xlabel("number of seeds n")
             axes[0][j].xaxis.set_major_locator(MaxNLocator(integer=True))  # n is a count of runs
             axes[0][j].legend(fontsize=7)
@@ -157,7 +157,7 @@ def early_detection_curves(early: pd.DataFrame, out: Path) -> list[str]:
                 ax.plot(g["fraction"], g["precision"], marker="o", label=f"{rule}: precision")
                 ax.plot(g["fraction"], g["recall"], marker="s", ls="--", label=f"{rule}: recall")
             ax.set_ylim(-0.05, 1.05)
-            ax.set_title(paper.TASK_NAMES.get(task, task))
+            ax.set_title(paper.task_label(task))
             ax.set_xlabel("fraction of training")
             ax.legend(fontsize=7)
         fig.suptitle(f"{exp}: telling failed runs apart early (Dodge et al. 2020)", fontsize=10)

@@ -18,6 +18,7 @@ import pandas as pd
 from stability_bench.records import method_dirname, read_record_checked
 from stability_bench.sweep import SWEEP_FILE
 
+from . import paper
 from .paper import FIXED_FAILURE_THRESHOLDS
 
 COLUMNS = ["experiment", "task", "model", "method", "params", "seed", "init_seed", "data_seed",
@@ -173,6 +174,9 @@ def load_runs(root: Path, examples: Examples | None = None,
         run_dir = str(path.parent.relative_to(exp_dir))
         seen.add((str(exp_dir), run_dir))
         rows.append(_row(rec, exp_dir.name, run_dir))
+        label = ((rec.get("config") or {}).get("task") or {}).get("label")
+        if isinstance(label, str) and label:
+            paper.LABELS.setdefault(rec["task"], label)  # how tables and figures name the task
         if examples is not None and rec["status"] == "completed" and rec.get("dev_predictions"):
             examples.predictions[(exp_dir.name, run_dir)] = np.asarray(rec["dev_predictions"])
             if (exp_dir.name, rec["task"]) not in examples.labels:

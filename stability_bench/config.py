@@ -37,7 +37,8 @@ class TaskFilesConfig:
 
 @dataclass
 class TaskConfig:
-    name: str = MISSING  # the name in records and tables
+    name: str = MISSING  # the name in records and run directories
+    label: Optional[str] = None  # its name in tables and figures, e.g. "CoLA (MCC)" (null: the name)
     text_fields: list[str] = MISSING  # the one or two texts of an example (field names)
     label_field: str = "label"
     label_names: list[str] = MISSING  # the name of each label id; files may give either

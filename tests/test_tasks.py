@@ -70,6 +70,7 @@ def test_real_glue_files_row_counts_and_majority_baselines(real_glue_dir, tmp_pa
 # --- every declared task, its readers, and tasks of one's own --------------------------------------------------
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tasks"
+ROOT = Path(__file__).resolve().parent.parent
 TASKS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "task").glob("*.yaml"))
 
 
@@ -143,6 +144,7 @@ def test_a_malformed_file_or_unknown_field_is_one_line_naming_file_line_and_fiel
 MY_TASK = """defaults:
   - /schema/task@_here_
 name: reviews
+label: Reviews (3 stars, macro-F1)
 text_fields: [review]
 label_field: stars
 label_names: [bad, ok, good]
@@ -180,6 +182,11 @@ def test_a_task_of_ones_own_from_a_local_csv_runs_end_to_end(tmp_path):
     assert rec["label_names"] == ["bad", "ok", "good"] and len(rec["dev_predictions"]) == 12
     assert rec["majority_baseline"] == pytest.approx(metrics.majority_baseline("macro_f1", rec["dev_labels"]))
     assert rec["metric"] == pytest.approx(metrics.macro_f1(rec["dev_labels"], rec["dev_predictions"]))
+    # its declared label names it in the tables, with no edit to the analysis
+    out = subprocess.run([sys.executable, "-m", "analysis", str(tmp_path / "r"), "--out", str(tmp_path / "t"),
+                          "--no-figures", "--no-aso"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Reviews (3 stars, macro-F1)" in (tmp_path / "t" / "table1.md").read_text()
 
 
 def test_a_three_label_task_runs_end_to_end_into_the_tables(tmp_path):
