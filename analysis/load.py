@@ -158,6 +158,7 @@ def load_runs(root: Path, examples: Examples | None = None,
     collects the completed runs' dev predictions, the dev labels and the early-detection features."""
     root = Path(root)
     label_cache: dict = {}
+    paper.LABELS.clear()  # the task labels of the records read now
     if not root.is_dir():
         raise AnalysisError(f"{root} is not a directory")
     record_paths = sorted(root.glob("**/record.json"))

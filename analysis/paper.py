@@ -7,7 +7,7 @@ from pathlib import Path
 
 TASK_ORDER = ("rte", "mrpc", "cola")
 TASK_DECLARATIONS = Path(__file__).resolve().parent.parent / "conf" / "task"
-LABELS: dict[str, str] = {}  # task -> label, from the records read (a task declared in a folder of one's own)
+LABELS: dict[str, str] = {}  # task -> label, from the records load_runs read last (a task declared in a folder of one's own)
 
 
 def task_label(task: str) -> str:
