@@ -27,7 +27,8 @@ from stability_bench.config import ModelConfig, TrainConfig  # noqa: E402
 from stability_bench.recipes import build_method  # noqa: E402
 
 
-def make_model(name: str):
+def make_model(name: str, seed: int = 0):
+    """A model by its conf/model name (its new head initialised by ``seed``), or a random bert-large shape."""
     from transformers import BertConfig, BertForSequenceClassification
     if name == "bert_large_shape":
         return BertForSequenceClassification(BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
@@ -35,7 +36,7 @@ def make_model(name: str):
     from stability_bench.models import load_model
     cfg = OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml")
     cfg.pop("defaults", None)
-    return load_model(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg), 2, 0)
+    return load_model(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg), 2, seed)
 
 
 def step_times(model, method, batch, n, max_grad_norm):

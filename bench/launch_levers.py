@@ -33,19 +33,14 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from omegaconf import OmegaConf  # noqa: E402
-
-from stability_bench.config import ModelConfig  # noqa: E402
 from stability_bench.optim import AdamW  # noqa: E402
 
 BATCH = 16
 
 
 def load(name: str, seed: int, device, attention: str):
-    from stability_bench.models import load_model
-    cfg = OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml")
-    cfg.pop("defaults", None)
-    model = load_model(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg), 2, seed)
+    from cwgnc_overhead import make_model  # bench/ is this script's folder
+    model = make_model(name, seed)
     model.set_attn_implementation(attention)
     return model.to(device).train()
 
@@ -125,6 +120,13 @@ def eager_step(model, four_d: bool):
     return step
 
 
+def relative_difference(grads: list, reference: list) -> float:
+    """||grads - reference|| / ||reference||, all tensors as one vector: some gradients are zero but for rounding
+    (a key bias leaves softmax unchanged), so tensor by tensor would compare noise."""
+    diff = sum((g - r).square().sum() for g, r in zip(grads, reference))
+    return (diff / sum(r.square().sum() for r in reference)).sqrt().item()
+
+
 def capture(model, bs: list[dict], opt=None):
     """The eager-4d step (without ``opt``: forward and backward only) captured in a CUDA graph, the recipe of
     torch.cuda.graphs' whole-network capture; returns the step, which copies a batch in and replays."""
@@ -152,23 +154,22 @@ def capture(model, bs: list[dict], opt=None):
 
 
 def graph_step(model, bs: list[dict]):
-    """The timed graph, and the largest relative difference (all gradients as one vector) between a replayed
-    forward and backward and the eager one on a batch it was not captured with (a copy, dropout off)."""
+    """The timed graph, and the relative difference between the gradients of a replayed forward and backward and
+    the eager ones on a batch it was not captured with (a copy, dropout off)."""
     check = copy.deepcopy(model).eval()
     replay = capture(check, bs)
     replay(bs[1])
     graphed = [p.grad.clone() for p in check.parameters()]
     check.zero_grad(set_to_none=True)
     check(**inputs(bs[1], True)).loss.backward()
-    diff = sum((g - p.grad).square().sum() for g, p in zip(graphed, check.parameters()))
-    worst = (diff / sum(p.grad.square().sum() for p in check.parameters())).sqrt().item()
+    worst = relative_difference(graphed, [p.grad for p in check.parameters()])
     del check, replay
     return capture(model, bs, AdamW(list(model.parameters()), lr=2e-5, eps=1e-6, weight_decay=0.01)), worst
 
 
 def vmap_step(models: list, check: list[dict] | None = None):
     """One step for all ``models`` at once; with ``check``, first compare its gradients (dropout off) with each
-    model's own. Returns the step and the largest relative difference (all gradients as one vector) of a model."""
+    model's own. Returns the step and the largest relative difference of a model's gradients."""
     from torch.func import functional_call, grad_and_value, stack_module_state, vmap
     params, buffers = stack_module_state(models)
     params = {k: v.detach() for k, v in params.items()}
@@ -186,9 +187,8 @@ def vmap_step(models: list, check: list[dict] | None = None):
         for i, m in enumerate(models):
             m.eval()
             m(**{k: v[i] for k, v in inputs(check[0], True).items()}).loss.backward()
-            # over all tensors: some gradients are zero but for rounding (a key bias leaves softmax unchanged)
-            diff = sum((grads[n][i] - p.grad).square().sum() for n, p in m.named_parameters())
-            worst = max(worst, (diff / sum(p.grad.square().sum() for p in m.parameters())).sqrt().item())
+            worst = max(worst, relative_difference([grads[n][i] for n, _ in m.named_parameters()],
+                                                   [p.grad for p in m.parameters()]))
             m.zero_grad(set_to_none=True)
             m.train()
         base.train()
