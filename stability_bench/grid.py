@@ -16,11 +16,20 @@ from __future__ import annotations
 import copy
 
 from hydra._internal.config_loader_impl import get_overrides_dirname
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 PLAIN = (str, int, float, bool, type(None))
+
+
+def expand(loader, params, arguments: list[str]) -> list[list[str]]:
+    """The sweep's cells as Hydra's basic sweeper expands them: the sweeper's declared ``params`` (a sweep
+    preset's axes) first, then the command line's overrides, each cell a list of overrides."""
+    declared = [f"{k}={v}" for k, v in (params or {}).items()]
+    overrides = OverridesParser.create(config_loader=loader).parse_overrides(declared + list(arguments))
+    return BasicSweeper.split_arguments(overrides, None)[0]
 
 
 def _overlap(a: str, b: str) -> bool:

@@ -96,15 +96,6 @@ def test_two_identical_sweeps_started_together_run_every_cell_once(tmp_path):
     assert len(recs) == 6 and all(r["status"] == "completed" for r in recs)
 
 
-def _grid(loader, master, args):
-    """The cells the sweeper expands (its params first, then the command line's overrides, as Hydra orders them)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    params = [f"{k}={v}" for k, v in (master.hydra.sweeper.params or {}).items()]
-    overrides = OverridesParser.create(config_loader=loader).parse_overrides(params + args)
-    return BasicSweeper.split_arguments(overrides, None)[0]
-
-
 def test_fast_composition_equals_hydras_for_every_cell():
     """compose_cells (each cell a copy of a composed config with its plain values set) gives Hydra's own config,
     node for node, Hydra's node included, for the declared sweeps and for odd values; a value Hydra refuses is
@@ -116,7 +107,7 @@ def test_fast_composition_equals_hydras_for_every_cell():
     from omegaconf import OmegaConf
 
     from conftest import CONF_DIR
-    from stability_bench.grid import compose_cells
+    from stability_bench.grid import compose_cells, expand
 
     cases = [["+sweep=table1", "model=tiny_random", "method=devlin,cwgnc", "task=rte,cola", "seed=1,2"],
              ["+sweep=table2", "model=tiny_random", "seed=1,2"],
@@ -129,7 +120,7 @@ def test_fast_composition_equals_hydras_for_every_cell():
         for args in cases:
             master = compose(config_name="config", overrides=[a for a in args if a.startswith("+sweep")],
                              return_hydra_config=True)
-            grid = _grid(loader, master, args)
+            grid = expand(loader, master.hydra.sweeper.params, args)
             fast = compose_cells(loader, master, grid)
             for cell, cfg in zip(grid, fast):
                 hydras = loader.load_sweep_config(master, list(cell))

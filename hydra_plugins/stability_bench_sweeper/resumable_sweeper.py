@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from omegaconf import OmegaConf, open_dict
 
@@ -65,11 +64,9 @@ def _check_launcher(launcher) -> None:
 class ResumableSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from stability_bench import sweep as plan
-        from stability_bench.grid import compose_cells
+        from stability_bench.grid import compose_cells, expand
 
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides(self._parse_config() + list(arguments))
-        grid = self.split_arguments(overrides, None)[0]
+        grid = expand(self.hydra_context.config_loader, self.params, arguments)
         if not grid:
             print("error: the sweep has no cells: a swept key has an empty list of values (e.g. seed)", file=sys.stderr)
             sys.exit(2)
