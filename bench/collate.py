@@ -63,7 +63,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     register_configs()
-    print(f"| task | per-example (ms/batch) | collate (ms/batch) | speed-up |\n|---|---|---|---|")
+    print("| task | per-example (ms/batch) | collate (ms/batch) | speed-up |\n|---|---|---|---|")
     for task in args.task:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             cfg = compose(config_name="config", overrides=[f"task={task}", f"model={args.model}"])

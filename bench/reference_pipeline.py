@@ -42,7 +42,6 @@ def reference_run(cfg, model_dir: str, threshold: float) -> tuple[float, float]:
                               TrainingArguments)
 
     from stability_bench import metrics, tasks
-    from stability_bench.data import select_subsets
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     raw = {s: tasks.load_split(cfg.task, cfg.data.glue_dir, s) for s in ("train", "dev")}
