@@ -221,13 +221,41 @@ def test_a_requeued_packed_job_skips_the_runs_it_completed(slurm, tmp_path):
     assert any(after[s].get("resumed_from_step") for s in running), {s: after[s].get("resumed_from_step") for s in after}
     assert not list((tmp_path / "r").glob("**/checkpoint.pt"))
     log = "".join(p.read_text() for p in (tmp_path / "r").glob("**/.submitit/**/*.err"))
-    # SLURM's accounting keeps every attempt of the job (-D): the first one ended REQUEUED. (submitit's own
-    # "Requeued job" line can be lost: the requeued attempt may truncate the log file the first one wrote.)
+    assert_requeued_then_completed(slurm, job.split("_")[0])
+    assert log.count("already completed, skipped") >= len(done)
+
+
+def assert_requeued_then_completed(env, job):
+    """SLURM's accounting keeps every attempt of a job (-D): the first one ended REQUEUED, the last COMPLETED.
+    (submitit's own "Requeued job" line can be lost: the requeued attempt may truncate the first one's log.)"""
     for _ in range(60):  # accounting lags a few seconds behind the job's end
-        attempts = subprocess.run(["sacct", "-n", "-X", "-D", "-o", "State", "-j", job.split("_")[0]], env=slurm,
+        attempts = subprocess.run(["sacct", "-n", "-X", "-D", "-o", "State", "-j", job], env=env,
                                   capture_output=True, text=True, timeout=60).stdout.split()
         if attempts and attempts[-1] == "COMPLETED":
             break
         time.sleep(1)
     assert "REQUEUED" in attempts and attempts[-1] == "COMPLETED", attempts
-    assert log.count("already completed, skipped") >= len(done)
+
+
+def test_a_requeued_run_resumes_from_the_checkpoint_it_saved(slurm, tmp_path):
+    """One run per array task (the preset's default, submitit's own job): at SIGUSR2 the run finishes its step and
+    saves a checkpoint, submitit requeues the job, and the requeued job resumes the run from that step."""
+    from conftest import write_glue
+    glue = write_glue(tmp_path / "glue", n_train=400)
+    cmd = [sys.executable, "-m", "stability_bench", "model=tiny_random", "task=rte", f"data.glue_dir={glue}",
+           f"results_dir={tmp_path / 'r'}", "seed=1", "train.epochs=30", "train.batch_size=4", "train.threads=1",
+           *LAUNCHER, "-m"]  # 3,000 steps
+    proc = subprocess.Popen(cmd, env=slurm, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not 100 <= step_of(tmp_path / "r", 1) <= 1500:
+        assert time.time() < deadline and proc.poll() is None, "the run was not seen early in its training"
+        time.sleep(0.05)
+    job = by_seed(tmp_path / "r")[1]["owner"]["slurm_job"]
+    subprocess.run(["scancel", "--signal=USR2", job], env=slurm, check=True)
+    release_when_requeued(slurm, job)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    rec = by_seed(tmp_path / "r")[1]
+    assert rec["status"] == "completed" and rec["resumed_from_step"] >= 100, rec.get("resumed_from_step")
+    assert not list((tmp_path / "r").glob("**/checkpoint.pt"))
+    assert_requeued_then_completed(slurm, job)
