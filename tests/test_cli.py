@@ -120,7 +120,10 @@ def test_a_signal_stops_a_run_with_one_line_and_an_interrupted_record(glue_dir, 
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "stability_bench", "model=tiny_random", f"data.glue_dir={glue}",
                              f"results_dir={tmp_path / 'r'}", "train.epochs=20", "train.batch_size=2", "seed=1,2", "-m"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # as at a terminal: a suite started in the background (`cmd &` in a script) ignores
+                            # SIGINT, its children inherit that, and Python then leaves Ctrl-C ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     record = tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed1" / "record.json"
     deadline = time.time() + 120
     while time.time() < deadline and not (record.exists() and "step" in (record.parent / "run.log").read_text()):
