@@ -220,7 +220,7 @@ def main() -> None:
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"launch_levers: {args.model}, batch {BATCH}, fp32, {where}, torch {torch.__version__}", flush=True)
-    rows = []
+    rows, counts = [], []  # timings; launches counted per step
 
     def add(attention, length, variant, seconds, runs=1, note=""):
         rows.append({"attention": attention, "length": length, "variant": variant, "ms_per_step": round(seconds * 1e3, 3),
@@ -251,8 +251,8 @@ def main() -> None:
                     step(bs[0])  # the optimizer's state exists before counting
                     ops, kernels = launches(step, bs[1], device)
                     name = "eager-4d" if four_d else "eager"
-                    rows.append({"attention": attention, "length": length, "variant": name, "ops_per_step": ops,
-                                 "cuda_kernels_per_step": kernels})
+                    counts.append({"attention": attention, "length": length, "variant": name, "ops_per_step": ops,
+                                   "cuda_kernels_per_step": kernels})
                     print(f"  {attention} L={length} {name}: {ops} operations per step (dispatched, not views)"
                           + (f", {kernels} CUDA kernels" if kernels is not None else ""), flush=True)
             add(attention, length, "eager", timed(eager_step(model, False), bs, args.warmup, args.steps, device))
@@ -276,8 +276,6 @@ def main() -> None:
                     torch.cuda.empty_cache()
         del models, model
 
-    counts = [r for r in rows if "ops_per_step" in r]
-    rows = [r for r in rows if "ops_per_step" not in r]
     eager = {(r["attention"], r["length"]): r["seed_steps_per_s"] for r in rows if r["variant"] == "eager"}
     print("| attention | padded length | variant | ms/step | seed-steps/s | over eager |")
     print("|---|---|---|---|---|---|")

@@ -71,7 +71,7 @@ def test_real_glue_files_row_counts_and_majority_baselines(real_glue_dir, tmp_pa
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tasks"
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "task").glob("*.yaml"))
+TASKS = sorted(p.stem for p in (ROOT / "conf" / "task").glob("*.yaml"))
 
 
 def test_the_glue_and_superglue_classification_tasks_are_declared():
