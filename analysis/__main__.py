@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import aggregate, declared, figures, report, tables
+from . import aggregate, declared, figures, paper, report, tables
 from .load import AnalysisError, Examples, load_runs, mixed_precision, read_examples, read_runs_csv, write_examples
 from .outputs import OutputError, staged
 
@@ -150,7 +150,8 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
         figs = figures.strip_box(runs, out, rule)
         figs += sum((figures.param_curve(spec, declared.select(summary, spec, specs), runs, out)
                      for spec in specs if spec.param), [])
-        figs += figures.expected_max_curves(emax, out) + figures.early_detection_curves(early, out)
+        names = paper.recorded_task_labels(runs)
+        figs += figures.expected_max_curves(emax, out, names) + figures.early_detection_curves(early, out, names)
         if root is not None:
             figs += figures.component_figures(runs, root, out, rule) + figures.unfreezing_curve(root, runs, out)
         written["figures"] = figs

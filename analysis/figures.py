@@ -42,6 +42,7 @@ def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
     files = []
     fcol = {"majority": "failed_majority", "fixed": "failed_fixed"}[rule]
     rank = {m: i for i, m in enumerate(ORDER)}
+    names = paper.recorded_task_labels(runs)
     for exp, e in done.groupby("experiment"):
         labels = recipe_labels(e)
         tasks = _tasks(e)
@@ -80,7 +81,7 @@ def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
             if len(base):
                 ax.axhline(100 * base.iloc[0], color="gray", ls="--", lw=1, label="majority baseline")
             ax.set_xticks(range(1, len(groups) + 1), [n for n, _ in groups], rotation=30, ha="right", fontsize=8)
-            ax.set_title(paper.task_label(task))
+            ax.set_title(paper.task_label(task, names))
             ax.set_ylabel("dev metric (pp)")
             ax.legend(fontsize=7)
         fig.suptitle(f"{exp}: per-seed dev metric (box: quartiles)")
@@ -91,6 +92,7 @@ def strip_box(runs: pd.DataFrame, out: Path, rule: str) -> list[str]:
 def param_curve(spec, rows: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list[str]:
     """A parameter table as a curve: mean ± std and max per parameter value, every run behind them."""
     files = []
+    names = paper.recorded_task_labels(runs)
     for exp, e in rows.groupby("experiment"):
         fig, ax = plt.subplots(figsize=(5.5, 4))
         x = e[spec.param].to_numpy(float)
@@ -105,16 +107,17 @@ def param_curve(spec, rows: pd.DataFrame, runs: pd.DataFrame, out: Path) -> list
             ax.set_xscale("log")
         notes = [f" (≥{n['at_least']:g}:{n['note']})" for n in spec.value_notes if (x >= n["at_least"]).any()]
         ax.set_xlabel((spec.axis_label or spec.param) + "".join(notes))
-        ax.set_ylabel(f"{paper.task_label(e['task'].iloc[0])} dev (pp)")
+        ax.set_ylabel(f"{paper.task_label(e['task'].iloc[0], names)} dev (pp)")
         ax.set_title(f"{spec.name} — {exp}")
         ax.legend(fontsize=8)
         files += _save(fig, out, f"{spec.name}_{exp}")
     return files
 
 
-def expected_max_curves(emax: pd.DataFrame, out: Path) -> list[str]:
+def expected_max_curves(emax: pd.DataFrame, out: Path, names: dict[str, str] | None = None) -> list[str]:
     """Per experiment: the unbiased expected maximum over n runs with its 95% band (Dodge et al. 2021) against
-    n (top row) and, where the records hold training times, against the training hours n runs take (bottom)."""
+    n (top row) and, where the records hold training times, against the training hours n runs take (bottom).
+    ``names``: the tasks' recorded labels (``paper.recorded_task_labels`` of the runs)."""
     files = []
     for exp, e in emax.groupby("experiment"):
         tasks = _tasks(e)
@@ -131,7 +134,7 @@ def expected_max_curves(emax: pd.DataFrame, out: Path) -> list[str]:
                     if "em_ci_low" in g:
                         ax.fill_between(g[x], 100 * g["em_ci_low"], 100 * g["em_ci_high"], alpha=0.15,
                                         color=line.get_color(), lw=0)
-            axes[0][j].set_title(paper.task_label(task))
+            axes[0][j].set_title(paper.task_label(task, names))
             axes[0][j].set_xlabel("number of seeds n")
             axes[0][j].xaxis.set_major_locator(MaxNLocator(integer=True))  # n is a count of runs
             axes[0][j].legend(fontsize=7)
@@ -144,8 +147,9 @@ def expected_max_curves(emax: pd.DataFrame, out: Path) -> list[str]:
     return files
 
 
-def early_detection_curves(early: pd.DataFrame, out: Path) -> list[str]:
-    """Per experiment: precision and recall of each early-stopping rule against the fraction of training."""
+def early_detection_curves(early: pd.DataFrame, out: Path, names: dict[str, str] | None = None) -> list[str]:
+    """Per experiment: precision and recall of each early-stopping rule against the fraction of training
+    (``names`` as for ``expected_max_curves``)."""
     files = []
     if early is None or early.empty:
         return files
@@ -157,7 +161,7 @@ def early_detection_curves(early: pd.DataFrame, out: Path) -> list[str]:
                 ax.plot(g["fraction"], g["precision"], marker="o", label=f"{rule}: precision")
                 ax.plot(g["fraction"], g["recall"], marker="s", ls="--", label=f"{rule}: recall")
             ax.set_ylim(-0.05, 1.05)
-            ax.set_title(paper.task_label(task))
+            ax.set_title(paper.task_label(task, names))
             ax.set_xlabel("fraction of training")
             ax.legend(fontsize=7)
         fig.suptitle(f"{exp}: telling failed runs apart early (Dodge et al. 2020)", fontsize=10)

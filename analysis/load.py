@@ -18,13 +18,12 @@ import pandas as pd
 from stability_bench.records import method_dirname, read_record_checked
 from stability_bench.sweep import SWEEP_FILE
 
-from . import paper
 from .paper import FIXED_FAILURE_THRESHOLDS
 
 COLUMNS = ["experiment", "task", "model", "method", "params", "seed", "init_seed", "data_seed",
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
            "precision", "run_dir"]
-OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep", "label"]  # absent from older runs.csv files
+OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep", "label", "task_label"]  # absent from older runs.csv files
 FRACTIONS = (0.1, 0.25, 0.33, 0.5, 0.75)  # of training, for early failure detection
 
 
@@ -158,7 +157,7 @@ def load_runs(root: Path, examples: Examples | None = None,
     collects the completed runs' dev predictions, the dev labels and the early-detection features."""
     root = Path(root)
     label_cache: dict = {}
-    paper.LABELS.clear()  # the task labels of the records read now
+    task_labels: dict[str, str] = {}
     if not root.is_dir():
         raise AnalysisError(f"{root} is not a directory")
     record_paths = sorted(root.glob("**/record.json"))
@@ -177,7 +176,7 @@ def load_runs(root: Path, examples: Examples | None = None,
         rows.append(_row(rec, exp_dir.name, run_dir))
         label = ((rec.get("config") or {}).get("task") or {}).get("label")
         if isinstance(label, str) and label:
-            paper.LABELS.setdefault(rec["task"], label)  # how tables and figures name the task
+            task_labels.setdefault(rec["task"], label)  # how tables and figures name the task
         if examples is not None and rec["status"] == "completed" and rec.get("dev_predictions"):
             examples.predictions[(exp_dir.name, run_dir)] = np.asarray(rec["dev_predictions"])
             if (exp_dir.name, rec["task"]) not in examples.labels:
@@ -207,6 +206,7 @@ def load_runs(root: Path, examples: Examples | None = None,
     df = pd.DataFrame(rows, columns=COLUMNS + OPTIONAL[2:] + params)
     sweeps = {e: s for e, s in zip(df["experiment"], df["sweep"]) if isinstance(s, str)}
     df["sweep"] = df["experiment"].map(sweeps)  # declared-but-missing cells: their experiment's sweep
+    df["task_label"] = df["task"].map(task_labels)  # every row of a task, so that runs.csv alone names it too
     return df.sort_values(["experiment", "task", "method", "params", "seed"], kind="stable").reset_index(drop=True), skipped
 
 

@@ -7,13 +7,20 @@ from pathlib import Path
 
 TASK_ORDER = ("rte", "mrpc", "cola")
 TASK_DECLARATIONS = Path(__file__).resolve().parent.parent / "conf" / "task"
-LABELS: dict[str, str] = {}  # task -> label, from the records load_runs read last (a task declared in a folder of one's own)
 
 
-def task_label(task: str) -> str:
-    """A task's name in tables and figures: the ``label`` its records carry, else the one its shipped declaration
-    (``conf/task/<task>.yaml``) states (records made before tasks had labels), else the task's name."""
-    return LABELS.get(task) or _declared_label(task) or task
+def recorded_task_labels(df) -> dict[str, str]:
+    """task -> the ``label`` its records carry (runs.csv's and summary.csv's ``task_label`` column; a task declared
+    in a folder of one's own is named only there)."""
+    if "task_label" not in df:
+        return {}
+    return {t: lab for t, lab in zip(df["task"], df["task_label"]) if isinstance(lab, str) and lab}
+
+
+def task_label(task: str, recorded: dict[str, str] | None = None) -> str:
+    """A task's name in tables and figures: the label its records carry (``recorded``), else the one its shipped
+    declaration (``conf/task/<task>.yaml``) states (records made before tasks had labels), else the task's name."""
+    return (recorded or {}).get(task) or _declared_label(task) or task
 
 
 @lru_cache(maxsize=None)

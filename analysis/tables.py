@@ -125,6 +125,7 @@ def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int) -> tuple[str,
     if long.empty:
         return "", "", long
     has_paper = (long["source"] == "paper").any() or (not spec.param and bool(spec.paper))
+    names = paper.recorded_task_labels(s)
     for exp, e in long.groupby("experiment", sort=True):
         tasks = _tasks(e)
         fill = {"experiment": exp, "model": e["model"].iloc[0], "rule": RULE_TEXT[rule], "std": STD_TEXT[ddof]}
@@ -134,7 +135,7 @@ def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int) -> tuple[str,
         md += [f"### {spec.title.format(**fill)}", "", caption, ""]
         per_task = ["Std", "Mean", "Max", "Failed"] + (["Runs"] if spec.param else [])
         named = len(tasks) > 1 or not spec.param
-        head_cells = [f"{paper.task_label(t)} {per_task[0]}" if named else per_task[0] for t in tasks]
+        head_cells = [f"{paper.task_label(t, names)} {per_task[0]}" if named else per_task[0] for t in tasks]
         head = f"| {spec.row_header} |" + (" |" if has_paper else "") + "".join(
             f" {h} | " + " | ".join(per_task[1:]) + " |" for h in head_cells)
         md += [head, "|" + "---|" * (1 + has_paper + len(per_task) * len(tasks))]
@@ -142,7 +143,7 @@ def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int) -> tuple[str,
         tex += [f"% {spec.tex_comment.format(**fill)}", f"\\begin{{tabular}}{{{cols}}}", "\\toprule"]
         if named:
             tex += [f"{spec.row_header} & " + ("& " if has_paper else "") + " & ".join(
-                        f"\\multicolumn{{{len(per_task)}}}{{c}}{{{paper.task_label(t)}}}" for t in tasks) + " \\\\",
+                        f"\\multicolumn{{{len(per_task)}}}{{c}}{{{paper.task_label(t, names)}}}" for t in tasks) + " \\\\",
                     " & " + ("& " if has_paper else "") + " & ".join(" & ".join(per_task) for _ in tasks) + " \\\\"]
         else:
             tex.append(f"{spec.row_header} & " + " & ".join(per_task) + " \\\\")
