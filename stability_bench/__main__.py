@@ -52,6 +52,8 @@ def hydra_error_line(e: BaseException) -> str:
         return f"{group}={name} is not an option; choose one of {', '.join(e.options)}"
     cause = e.__cause__
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None):
+        if str(cause.full_key).startswith("hydra.") and cause.parent_node is not None:
+            return hydra_key_message(str(cause.full_key), list(cause.parent_node.keys()))
         return unknown_key_message(str(cause.full_key))
     if str(e).startswith("Error merging override ") and cause is not None:
         return f"{str(e).splitlines()[0][len('Error merging override '):]} is invalid: {str(cause).splitlines()[0]}"
@@ -61,6 +63,27 @@ def hydra_error_line(e: BaseException) -> str:
     keep = [ln for ln in lines if not ln.startswith(("full_key:", "object_type=", "reference_type=", "See https://",
                                                          "Set the environment variable", "To append to"))]
     return "; ".join(dict.fromkeys(keep)) or type(e).__name__
+
+
+def hydra_key_message(full_key: str, known: list[str]) -> str:
+    """A ``hydra.*`` key the chosen node lacks: the closest key it has, and for a launcher setting, the launchers
+    that have it (``hydra.launcher.workers_per_job=8`` without ``hydra/launcher=local`` is the usual slip)."""
+    import difflib
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    parent, _, key = full_key.rpartition(".")
+    known = [k for k in known if not str(k).startswith("_")]
+    close = difflib.get_close_matches(key, known, n=1)
+    line = f"{full_key} is not a setting of {parent}" + (f"; did you mean {parent}.{close[0]}?" if close else
+                                                        f" (its settings: {', '.join(known) or 'none'})")
+    if parent == "hydra.launcher" and not close:
+        shipped = Path(__file__).resolve().parent.parent / "conf" / "hydra" / "launcher"
+        having = [p.stem for p in sorted(shipped.glob("*.yaml")) if key in OmegaConf.load(p)]
+        if having:
+            line += f"; it is a setting of {' and '.join(f'hydra/launcher={h}' for h in having)}"
+    return line
 
 
 def _from_hydra(e: BaseException) -> bool:

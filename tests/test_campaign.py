@@ -65,6 +65,8 @@ BAD_INPUTS = [
     ("one bad cell in a sweep", "stability_bench", ["method=cwgnc", "method.threshold=0.05,-1", "-m"]),
     ("zero workers", "stability_bench", ["hydra/launcher=local", "hydra.launcher.workers_per_job=0", "-m"]),
     ("unknown packing", "stability_bench", ["hydra/launcher=local", "hydra.launcher.runs_per_job=foo", "-m"]),
+    ("packing setting without its launcher", "stability_bench", ["hydra.launcher.workers_per_job=8", "-m"]),
+    ("misspelt launcher setting", "stability_bench", ["hydra/launcher=local", "hydra.launcher.worker_per_job=8", "-m"]),
     ("hub model without a checkpoint", "stability_bench", ["model=hub"]),
     ("hub model that does not exist", "stability_bench", ["model=hub", "model.pretrained=/nonexistent/checkpoint"]),
     ("unknown random model type", "stability_bench", ["+model.random_init.model_type=gpt9"]),

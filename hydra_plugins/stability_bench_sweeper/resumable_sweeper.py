@@ -70,9 +70,9 @@ class ResumableSweeper(BasicSweeper):
         if not grid:
             print("error: the sweep has no cells: a swept key has an empty list of values (e.g. seed)", file=sys.stderr)
             sys.exit(2)
+        _check_launcher(self.launcher)  # first: it reads no model config (a bad packing setting is told at once)
         configs = compose_cells(self.hydra_context.config_loader, self.config, grid)
         _check_cells(grid, configs)  # a bad value in any cell: nothing is declared or launched
-        _check_launcher(self.launcher)
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
         plan.register_cells(cells)
         statuses = plan.statuses(cells)
