@@ -218,12 +218,25 @@ def aso_epsilon(a, b, seed: int = 0, jobs: int | None = None) -> float:
         return np.nan
     if len(a) < 2 or len(b) < 2:
         return np.nan
+    import os
     import warnings
 
-    with warnings.catch_warnings():  # identical constant samples (e.g. every run collapsed): a 0/0 it reports
-        warnings.simplefilter("ignore")
-        return float(aso(np.asarray(a, dtype=float), np.asarray(b, dtype=float), seed=seed, show_progress=False,
-                         num_jobs=jobs or usable_cores()))
+    # Two resamples with equal quantile functions (every run collapsed to one value, say) are a 0/0 that deepsig
+    # scores 0.5 and warns of, here and in its worker processes: those take their filters from the environment
+    # they start with, so the analysis's output is not a page of the same library warning.
+    quiet = "ignore:Division by zero encountered in violation ratio:UserWarning"
+    before = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, (before, quiet)))
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Division by zero encountered in violation ratio")
+            return float(aso(np.asarray(a, dtype=float), np.asarray(b, dtype=float), seed=seed, show_progress=False,
+                             num_jobs=jobs or usable_cores()))
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = before
 
 
 def holm(pvalues) -> np.ndarray:

@@ -432,6 +432,17 @@ def test_almost_stochastic_order_through_deepsig():
     assert stats.aso_epsilon(better, close, jobs=1) == stats.aso_epsilon(better, close, jobs=2)
 
 
+def test_aso_of_two_collapsed_recipes_is_scored_without_a_page_of_library_warnings(capfd):
+    """Every run of both recipes at one value: deepsig scores the 0/0 as 0.5 and warns, in this process and in
+    each of its worker processes (which write to the terminal directly): the analysis's output stays readable."""
+    import os
+    pytest.importorskip("deepsig")
+    before = os.environ.get("PYTHONWARNINGS")
+    assert stats.aso_epsilon([0.0] * 5, [0.0] * 5, jobs=2) == 0.5
+    assert "Division by zero" not in capfd.readouterr().err
+    assert os.environ.get("PYTHONWARNINGS") == before  # left as it was
+
+
 def test_new_statistics_report_and_regeneration_from_records(tmp_path):
     from analysis_fixtures import build_example_tree
 
