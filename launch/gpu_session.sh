@@ -24,7 +24,7 @@ mkdir -p "$OUT" "$STATE" results
 [ -f .gpu_bundle/env.sh ] && source .gpu_bundle/env.sh
 
 save() {
-  tar czf "$OUT/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results && mv "$OUT/records.tmp.tar.gz" "$OUT/records.tar.gz"
+  bash launch/save_records.sh "$OUT"
   [ -f $STATE/sweeps.log ] && grep -v "^\[job\] worker" $STATE/sweeps.log > "$OUT/sweeps.log"
 }
 alive() { [ -f $STATE/runner.pid ] && kill -0 "$(cat $STATE/runner.pid)" 2>/dev/null; }

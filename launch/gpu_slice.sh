@@ -16,8 +16,7 @@ if [ -z "${SKIP_SETUP:-}" ]; then
 fi
 mkdir -p results
 [ -f "$RECORDS" ] && tar xzf "$RECORDS"
-(while sleep 40; do tar czf "$OUT/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results 2>/dev/null \
-   && mv "$OUT/records.tmp.tar.gz" "$OUT/records.tar.gz"; done) &
+(while sleep 40; do bash launch/save_records.sh "$OUT"; done) &
 saver=$!
 T0=$(date +%s)
 timeout -k 15 -s TERM "$LIMIT" $PY -m stability_bench model=${MODEL:-minilm_l6} results_dir=results \
@@ -25,7 +24,7 @@ timeout -k 15 -s TERM "$LIMIT" $PY -m stability_bench model=${MODEL:-minilm_l6} 
 rc=$?
 echo "sweep exit $rc after $(( $(date +%s) - T0 ))s"
 kill $saver 2>/dev/null; sleep 1
-tar czf "$OUT/records.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results && rm -f "$OUT/records.tmp.tar.gz"
+bash launch/save_records.sh "$OUT"
 grep -v "^\[job\] worker" "$OUT/sweep.log" | tail -5
 for e in results/*/; do [ -f "$e/sweep.json" ] && echo "$e: $($PY -m stability_bench.status "$e" | tail -1)"; done
 [ $rc -eq 124 ] && exit 0 || exit $rc  # 124: the slice's time was up (runs in flight are interrupted, not lost)
