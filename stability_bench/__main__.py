@@ -66,19 +66,18 @@ def hydra_error_line(e: BaseException) -> str:
 
 
 def hydra_key_message(full_key: str, known: list[str]) -> str:
-    """A ``hydra.*`` key the chosen node lacks: the closest key it has, and for a launcher setting, the launchers
-    that have it (``hydra.launcher.workers_per_job=8`` without ``hydra/launcher=local`` is the usual slip)."""
-    import difflib
+    """A ``hydra.*`` key the chosen node lacks, told as our own keys are (``config.unknown_setting``); for a
+    launcher setting, also the launchers that have it (``hydra.launcher.workers_per_job=8`` without
+    ``hydra/launcher=local`` is the usual slip)."""
     from pathlib import Path
 
     from omegaconf import OmegaConf
 
+    from .config import unknown_setting
+
     parent, _, key = full_key.rpartition(".")
-    known = [k for k in known if not str(k).startswith("_")]
-    close = difflib.get_close_matches(key, known, n=1)
-    line = f"{full_key} is not a setting of {parent}" + (f"; did you mean {parent}.{close[0]}?" if close else
-                                                        f" (its settings: {', '.join(known) or 'none'})")
-    if parent == "hydra.launcher" and not close:
+    line = unknown_setting(parent, key, [k for k in map(str, known) if not k.startswith("_")])
+    if parent == "hydra.launcher":  # a setting of another launcher than the chosen one
         shipped = Path(__file__).resolve().parent.parent / "conf" / "hydra" / "launcher"
         having = [p.stem for p in sorted(shipped.glob("*.yaml")) if key in OmegaConf.load(p)]
         if having:

@@ -141,15 +141,14 @@ SCHEMA = {"": Config, "task": TaskConfig, "task.local": TaskFilesConfig, "model"
           "train": TrainConfig}  # method.* is checked by its recipe; model.random_init and sweep are free-form
 
 
-def _unknown(prefix: str, key: str, schema) -> str:
+def unknown_setting(prefix: str, key: str, known: list[str]) -> str:
+    """``prefix.key`` is not among the ``known`` settings of ``prefix``: the closest one, else all of them."""
     import difflib
-    from dataclasses import fields
 
-    known = [f.name for f in fields(schema)]
     full = f"{prefix}.{key}" if prefix else key
     close = difflib.get_close_matches(str(key), known, n=1)
     hint = f"; did you mean {prefix + '.' if prefix else ''}{close[0]}?" if close else \
-        f"; the settings of {prefix or 'the top level'}: {', '.join(known)}"
+        f"; the settings of {prefix or 'the top level'}: {', '.join(known) or 'none'}"
     return f"{full} is not a setting{hint}"
 
 
@@ -163,7 +162,7 @@ def unknown_key_message(full_key: str) -> str:
     if key in {f.name for f in fields(SCHEMA[prefix])}:  # inside a free-form node such as model.random_init
         parent = full_key.rpartition(".")[0]
         return f"{full_key} is not in {parent}; to add a key there use +{full_key}=..."
-    return _unknown(prefix, key, SCHEMA[prefix])
+    return unknown_setting(prefix, key, [f.name for f in fields(SCHEMA[prefix])])
 
 
 def check_keys(cfg: Any) -> None:
@@ -179,7 +178,7 @@ def check_keys(cfg: Any) -> None:
         known = [f.name for f in fields(schema)]
         for key in node.keys():
             if key not in known:
-                raise ConfigError(_unknown(prefix, str(key), schema))
+                raise ConfigError(unknown_setting(prefix, str(key), known))
 
 
 def validate(cfg: Any) -> None:

@@ -64,9 +64,9 @@ def test_unknown_choices_list_the_valid_ones(tmp_path, override, names):
     ("+sweep=nope", "error: sweep=nope is not an option; choose one of gu, leaderboard"),
     ("model.random_init.x=3", "error: model.random_init.x is not in model.random_init; to add a key there use +"),
     # Hydra's own settings: the launcher's keys exist once it is chosen (the usual slip: no hydra/launcher=)
-    ("hydra.launcher.workers_per_job=8", "error: hydra.launcher.workers_per_job is not a setting of hydra.launcher "
-     "(its settings: none); it is a setting of hydra/launcher=local and hydra/launcher=slurm"),
-    ("hydra.run.dirr=x", "error: hydra.run.dirr is not a setting of hydra.run; did you mean hydra.run.dir?"),
+    ("hydra.launcher.workers_per_job=8", "error: hydra.launcher.workers_per_job is not a setting; the settings of "
+     "hydra.launcher: none; it is a setting of hydra/launcher=local and hydra/launcher=slurm"),
+    ("hydra.run.dirr=x", "error: hydra.run.dirr is not a setting; did you mean hydra.run.dir?"),
 ])
 def test_hydra_errors_are_one_line_naming_the_key_and_the_choices(tmp_path, override, line):
     out = cli("model=tiny_random", override, f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
