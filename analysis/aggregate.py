@@ -62,8 +62,8 @@ def compare(runs: pd.DataFrame, baseline: str, rule: str = "majority", ddof: int
         labels = examples.labels.get((exp, task)) if examples is not None else None
         for (method, params), r in g.groupby(["method", "params"], sort=True):
             v = r["metric"].astype(float).to_numpy()
-            mean_ci = stats.bootstrap_ci_scipy(v, "mean", n_resamples=n_resamples)
-            std_ci = stats.bootstrap_ci_scipy(v, "std", ddof=ddof, n_resamples=n_resamples)
+            mean_ci = stats.bootstrap_ci(v, "mean", n_resamples=n_resamples)
+            std_ci = stats.bootstrap_ci(v, "std", ddof=ddof, n_resamples=n_resamples)
             preds = [examples.predictions.get((exp, d)) for d in r["run_dir"]] if examples is not None else []
             multi = {"mean": (np.nan, np.nan), "std": (np.nan, np.nan)}
             if labels is not None and preds and all(p is not None and len(p) == len(labels) for p in preds):

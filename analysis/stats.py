@@ -19,19 +19,6 @@ def std_mean_max(values, ddof: int = 0) -> tuple[float, float, float]:
     return std, float(np.mean(v)), float(np.max(v))
 
 
-def bootstrap_ci(values, statistic: str = "mean", ddof: int = 0, n_resamples: int = 10000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of the mean or the std (vectorised over resamples)."""
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return (np.nan, np.nan)
-    rng = np.random.default_rng(seed)
-    samples = v[rng.integers(0, len(v), size=(n_resamples, len(v)))]
-    dist = samples.mean(axis=1) if statistic == "mean" else samples.std(axis=1, ddof=ddof)
-    alpha = (1 - level) / 2
-    return float(np.quantile(dist, alpha)), float(np.quantile(dist, 1 - alpha))
-
-
 def brown_forsythe(a, b) -> float:
     """p-value of the Brown-Forsythe test (Levene's test around the median) of equal variances."""
     # With fewer than 3 runs a group's absolute deviations from its median are all equal, and the
@@ -68,7 +55,7 @@ def expected_max(values, n_max: int | None = None) -> np.ndarray:
     return np.array([float(np.sum(v * ((i / big_n) ** n - ((i - 1) / big_n) ** n))) for n in range(1, n_max + 1)])
 
 
-def bootstrap_ci_scipy(values, statistic: str = "mean", ddof: int = 0, n_resamples: int = 9999,
+def bootstrap_ci(values, statistic: str = "mean", ddof: int = 0, n_resamples: int = 9999,
                        level: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Seeds-only interval of the mean or std: ``scipy.stats.bootstrap`` (BCa) over the runs."""
     v = np.asarray(values, dtype=float)

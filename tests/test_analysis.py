@@ -58,6 +58,8 @@ def test_bootstrap_interval_brackets_the_estimate():
     lo, hi = stats.bootstrap_ci(v, "std", n_resamples=2000)
     assert lo < v.std() < hi
     assert stats.bootstrap_ci([0.5, 0.5, 0.5], "mean") == (0.5, 0.5)
+    assert stats.bootstrap_ci([0.5, 0.5, 0.5], "std") == (0.0, 0.0)
+    assert all(math.isnan(x) for x in stats.bootstrap_ci([0.5, 0.6], "mean"))  # BCa needs 3 runs
 
 
 def test_summary_counts_statuses_and_never_counts_crashes_as_failures(tmp_path):
@@ -351,7 +353,7 @@ def test_multi_bootstrap_is_wider_than_seeds_only_when_the_dev_set_is_small():
     preds = np.where(rng.random((25, 60)) < 0.8, labels, 1 - labels)
     from stability_bench import metrics
     per_seed = [metrics.accuracy(labels, p) for p in preds]
-    seeds_only = stats.bootstrap_ci_scipy(per_seed, "mean")
+    seeds_only = stats.bootstrap_ci(per_seed, "mean")
     multi = stats.multi_bootstrap(preds, labels, "accuracy")["mean"]
     assert multi[1] - multi[0] > 1.5 * (seeds_only[1] - seeds_only[0])
 

@@ -17,8 +17,6 @@ from ..records import method_params
 from .base import REGISTRY, Method, Stage, register
 from . import cwgnc, mixout, mmr, multihead, reinit, surt, unfreezing  # noqa: F401  (importing registers each recipe)
 
-NOT_PARAMS = ("name", "recipe", "label")  # the keys of a method node that are not the recipe's params
-
 
 def recipe_of(method_cfg) -> str:
     return method_cfg.get("recipe") or method_cfg.get("name")
