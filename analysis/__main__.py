@@ -39,7 +39,7 @@ STATS_LEGEND = [
 ]
 
 
-def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
+def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str, names: dict[str, str] | None = None) -> str:
     lines = ["# Statistics beyond the paper", "",
              f"Each recipe against the baseline recipe `{baseline}`, per experiment and task; metric values in "
              f"percentage points; {tables.RULE_TEXT[rule]}.", "", *STATS_LEGEND, ""]
@@ -56,7 +56,7 @@ def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
     comp = tables.paper_order(comp)
     labels = {exp: tables.recipe_labels(e) for exp, e in comp.groupby("experiment")}
     for (exp, task), g in comp.groupby(["experiment", "task"], sort=False):
-        lines += [f"## {exp} — {task}", "",
+        lines += [f"## {exp} — {paper.task_label(task, names)}", "",
                   "| Recipe | n | Mean | [seeds] | [seeds × dev] | Std | [seeds] | [seeds × dev] | Failed | [Wilson, %] "
                   "| Single class |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for _, r in g.iterrows():
@@ -82,7 +82,7 @@ def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str) -> str:
     return "\n".join(lines)
 
 
-def early_markdown(early: pd.DataFrame) -> str:
+def early_markdown(early: pd.DataFrame, names: dict[str, str] | None = None) -> str:
     lines = ["# Early failure detection (Dodge et al. 2020: stop bad seeds early)", "",
              "Rules applied at a fraction f of training — *eval*: the last dev evaluation at or before f is not above "
              "the majority baseline; *loss*: the training loss around f is still ≥ 95% of its first-tenth value. "
@@ -92,13 +92,13 @@ def early_markdown(early: pd.DataFrame) -> str:
              "| good runs stopped |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in early.iterrows():
         fmt = lambda x: "–" if pd.isna(x) else f"{x:.2f}"  # noqa: E731
-        lines.append(f"| {r['experiment']} | {r['task']} | {r['rule']} | {r['fraction']:.2f} | {r['n_runs']} | "
+        lines.append(f"| {r['experiment']} | {paper.task_label(r['task'], names)} | {r['rule']} | {r['fraction']:.2f} | {r['n_runs']} | "
                      f"{r['n_failed']} | {r['n_predicted']} | {fmt(r['precision'])} | {fmt(r['recall'])} | "
                      f"{r['hours_saved']:.3f} | {r['good_runs_stopped']} |")
     return "\n".join(lines) + "\n"
 
 
-def seed_variance_markdown(split: pd.DataFrame) -> str:
+def seed_variance_markdown(split: pd.DataFrame, names: dict[str, str] | None = None) -> str:
     lines = ["# Weight initialisation vs data order (Dodge et al. 2020)", "",
              "Variance of the dev metric (pp²) over an init_seed × data_seed grid: the variance of the per-init-seed "
              "means, of the per-data-seed means, and the rest (interaction and noise).", "",
@@ -107,7 +107,7 @@ def seed_variance_markdown(split: pd.DataFrame) -> str:
     labels = tables.recipe_labels(split)
     for _, r in split.iterrows():
         grid = f"{r['n_init']}×{r['n_data']}" + ("" if r["complete_grid"] else " (incomplete)")
-        lines.append(f"| {r['experiment']} | {r['task']} | {tables.recipe_label(r['method'], r['params'], labels)} | {grid} | "
+        lines.append(f"| {r['experiment']} | {paper.task_label(r['task'], names)} | {tables.recipe_label(r['method'], r['params'], labels)} | {grid} | "
                      f"{r['var_total']:.2f} | {r['var_init']:.2f} | {r['var_data']:.2f} | {r['var_rest']:.2f} | "
                      f"{r['share_init']:.0%} | {r['share_data']:.0%} |")
     return "\n".join(lines) + "\n"
@@ -133,14 +133,15 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
     comp = aggregate.compare(runs, baseline, rule, ddof, n_resamples, examples, aso)
     comp.to_csv(out / "stats.csv", index=False)
     split = aggregate.seed_variance(runs)
-    text = stats_markdown(comp, baseline, rule)
+    names = paper.recorded_task_labels(runs)
+    text = stats_markdown(comp, baseline, rule, names)
     if not split.empty:
         split.to_csv(out / "seed_variance.csv", index=False)
-        text += "\n" + seed_variance_markdown(split)
+        text += "\n" + seed_variance_markdown(split, names)
     early = aggregate.early_detection(runs, examples, rule)
     if not early.empty:
         early.to_csv(out / "early_detection.csv", index=False)
-        text += "\n" + early_markdown(early)
+        text += "\n" + early_markdown(early, names)
     (out / "stats.md").write_text(text)
     emax = aggregate.expected_max_table(runs)
     emax.to_csv(out / "expected_max.csv", index=False)
@@ -150,7 +151,6 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
         figs = figures.strip_box(runs, out, rule)
         figs += sum((figures.param_curve(spec, declared.select(summary, spec, specs), runs, out)
                      for spec in specs if spec.param), [])
-        names = paper.recorded_task_labels(runs)
         figs += figures.expected_max_curves(emax, out, names) + figures.early_detection_curves(early, out, names)
         if root is not None:
             figs += figures.component_figures(runs, root, out, rule) + figures.unfreezing_curve(root, runs, out)

@@ -187,12 +187,14 @@ def test_a_task_of_ones_own_from_a_local_csv_runs_end_to_end(tmp_path):
                           "--no-figures", "--no-aso"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Reviews (3 stars, macro-F1)" in (tmp_path / "t" / "table1.md").read_text()
+    assert "## tiny_random — Reviews (3 stars, macro-F1)" in (tmp_path / "t" / "stats.md").read_text()
     # and so do tables regenerated from runs.csv alone, where no record and no declaration is at hand
     out = subprocess.run([sys.executable, "-m", "analysis", "--from-runs", str(tmp_path / "t" / "runs.csv"),
                           "--out", str(tmp_path / "t2"), "--no-figures", "--no-aso"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Reviews (3 stars, macro-F1)" in (tmp_path / "t2" / "table1.md").read_text()
+    assert (tmp_path / "t2" / "stats.md").read_text() == (tmp_path / "t" / "stats.md").read_text()
 
 
 def test_a_three_label_task_runs_end_to_end_into_the_tables(tmp_path):
