@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any
 
+from .records import method_dirname, method_params
+
 log = logging.getLogger("stability_bench")
 
 # Group runs by everything but their seed: runs_per_job=seeds makes "the 25-seed job" of a sweep cell.
@@ -71,9 +73,10 @@ def cost(run: dict) -> float:
 
 
 def _label(run: dict) -> str:
+    """The run as its directory names it under results_dir (a packed job may hold several experiments)."""
     method = run.get("method", {})
-    params = ",".join(f"{k}={v}" for k, v in sorted(method.items()) if k != "name")
-    return f"{run.get('task', {}).get('name')} {method.get('name')}{'(' + params + ')' if params else ''} seed{run.get('seed')}"
+    return (f"{run.get('experiment')}/{run.get('task', {}).get('name')}/"
+            f"{method_dirname(method.get('name'), method_params(method))}/seed{run.get('seed')}")
 
 
 def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) -> None:

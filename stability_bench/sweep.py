@@ -8,10 +8,12 @@ runs against what was declared, not only what exists on disk.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .config import UserError
 from .liveness import Liveness
 from .records import RECORD_FILE, atomic_write, method_dirname, method_params, read_record_checked, record_path
 
@@ -45,6 +47,46 @@ class Cell:
 
     def status(self, liveness: Liveness | None = None) -> str:
         return (liveness or Liveness()).path_status(self.record_path)
+
+
+def _key_value(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def separate_experiments(grid: list[list[str]], configs: list) -> list[list[str]]:
+    """Give each value of a swept setting that the run directory does not name an experiment of its own.
+
+    A run directory names the task, the recipe and its params and the seed; sweeping anything else beside them
+    (``train.lr=1e-5,3e-5``, ``data.max_train_samples=...``, ``model=`` with a fixed ``experiment=``) would put
+    two cells in one directory, where the second would either be refused or, on a re-run, taken for completed.
+    The settings that tell such cells apart join the experiment's name instead
+    (``table1-minilm_l6,train.lr=1e-05``): each value gets its own experiment, so the analysis never pools them,
+    and the same command names them the same way when it resumes. Returns the cells' overrides with an
+    ``experiment=`` override where one was needed, and sets ``experiment`` in ``configs`` alike. A cell
+    declared twice is a ``UserError``."""
+    paths: dict[Path, list[int]] = {}
+    for i, cfg in enumerate(configs):
+        paths.setdefault(record_path(cfg), []).append(i)
+    keys: list[str] = []
+    for group in (g for g in paths.values() if len(g) > 1):
+        values = [dict(_key_value(o) for o in grid[i]) for i in group]
+        differ = [k for k in values[0] if len({v.get(k) for v in values}) > 1]
+        if not differ:
+            raise UserError(f"the sweep declares the cell '{' '.join(grid[group[0]])}' {len(group)} times: "
+                            "a swept key lists a value twice")
+        keys += [k for k in differ if k not in keys]
+    if not keys:
+        return grid
+    out = []
+    for cell, cfg in zip(grid, configs):
+        values = dict(_key_value(o) for o in cell)
+        suffix = ",".join(f"{k}={values[k]}" for k in keys if k in values)
+        # a path's "/" would nest directories; Hydra's quoting needs no escapes for what remains
+        name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", f"{record_path(cfg).parents[3].name},{suffix}")
+        cfg.experiment = name
+        out.append([o for o in cell if _key_value(o)[0] != "experiment"] + [f"experiment='{name}'"])
+    return out
 
 
 def register_cells(cells: list[Cell]) -> None:

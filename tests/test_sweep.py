@@ -47,6 +47,54 @@ def test_sweep_runs_every_cell_then_a_rerun_only_reports(glue_dir, tmp_path):
     assert status.returncode == 0 and "total: 4 completed, 0 crashed" in status.stdout
 
 
+def test_a_setting_swept_beside_the_recipes_gets_an_experiment_per_value(glue_dir, tmp_path):
+    """train.lr is not in a run directory's name: each value gets its own experiment, never one directory for two."""
+    args = SWEEP[:-1] + ["seed=1", "train.lr=1e-5,3e-5", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]
+    first = cli(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "[sweep] 4 cells: 0 completed, 4 to run" in first.stderr and "[sweep] finished: 4 completed" in first.stderr
+    assert "(2 experiments: smoke-tiny_random,train.lr=1e-05, smoke-tiny_random,train.lr=3e-05)" in first.stderr
+    for lr in (1e-5, 3e-5):
+        exp = tmp_path / "r" / f"smoke-tiny_random,train.lr={lr:.0e}"
+        records = [json.loads(p.read_text()) for p in sorted(exp.glob("rte/*/seed1/record.json"))]
+        assert [r["method"]["name"] for r in records] == ["bias_correction", "cwgnc"]
+        assert all(r["status"] == "completed" and r["config"]["train"]["lr"] == lr and r["experiment"] == exp.name
+                   for r in records)
+    again = cli(args, tmp_path)
+    assert again.returncode == 0 and "all cells are complete" in again.stderr
+
+    from analysis.__main__ import main
+    assert main(["--no-aso", "--no-figures", str(tmp_path / "r"), "--out", str(tmp_path / "t")]) == 0
+    table = (tmp_path / "t" / "table1.md").read_text()
+    assert "experiment `smoke-tiny_random,train.lr=1e-05`" in table and "experiment `smoke-tiny_random,train.lr=3e-05`" in table
+
+
+def test_a_cell_declared_twice_is_an_error_and_writes_nothing(glue_dir, tmp_path):
+    out = cli(SWEEP[:-1] + ["seed=1,1", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"], tmp_path)
+    assert out.returncode == 2 and "2 times: a swept key lists a value twice; nothing was launched" in out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_experiment_names_for_settings_the_run_directory_does_not_name(glue_dir, tmp_path):
+    from conftest import make_cfg
+    from stability_bench.sweep import Cell, separate_experiments
+
+    grid = [["experiment=mine", "seed=1", f"model.pretrained={d}", f"data.max_train_samples={n}"]
+            for d in ("/models/a", "/models/b") for n in (8, 16)]
+    configs = [make_cfg(cell, glue_dir, tmp_path) for cell in grid]
+    out = separate_experiments(grid, configs)
+    names = [Cell.from_config(o, c).experiment_dir for o, c in zip(out, configs)]
+    assert [Path(n).name for n in names] == [  # "/" would nest directories
+        "mine,model.pretrained=_models_a,data.max_train_samples=8", "mine,model.pretrained=_models_a,data.max_train_samples=16",
+        "mine,model.pretrained=_models_b,data.max_train_samples=8", "mine,model.pretrained=_models_b,data.max_train_samples=16"]
+    assert out[0] == ["seed=1", "model.pretrained=/models/a", "data.max_train_samples=8",
+                      "experiment='mine,model.pretrained=_models_a,data.max_train_samples=8'"]
+    assert make_cfg(out[0], glue_dir, tmp_path).experiment == Path(names[0]).name  # what the job composes
+    # cells that already have directories of their own are left as they are
+    grid = [[f"seed={s}", "train.lr=1e-5"] for s in (1, 2)]
+    assert separate_experiments(grid, [make_cfg(c, glue_dir, tmp_path) for c in grid]) == grid
+
+
 def test_empty_seed_list_is_an_error_and_writes_nothing(glue_dir, tmp_path):
     out = cli(["+sweep=smoke", "model=tiny_random", "seed=range(0,0)", f"results_dir={tmp_path / 'r'}", "-m"], tmp_path)
     assert out.returncode == 2 and "the sweep has no cells" in out.stderr

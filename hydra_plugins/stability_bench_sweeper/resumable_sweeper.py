@@ -64,6 +64,7 @@ def _check_launcher(launcher) -> None:
 class ResumableSweeper(BasicSweeper):
     def sweep(self, arguments: List[str]) -> Any:
         from stability_bench import sweep as plan
+        from stability_bench.config import UserError
         from stability_bench.grid import compose_cells, expand
 
         grid = expand(self.hydra_context.config_loader, self.params, arguments)
@@ -73,6 +74,11 @@ class ResumableSweeper(BasicSweeper):
         _check_launcher(self.launcher)  # first: it reads no model config (a bad packing setting is told at once)
         configs = compose_cells(self.hydra_context.config_loader, self.config, grid)
         _check_cells(grid, configs)  # a bad value in any cell: nothing is declared or launched
+        try:
+            grid = plan.separate_experiments(grid, configs)  # two cells never share a run directory
+        except UserError as e:
+            print(f"error: {e}; nothing was launched", file=sys.stderr)
+            sys.exit(2)
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
         plan.register_cells(cells)
         statuses = plan.statuses(cells)
@@ -113,8 +119,11 @@ class ResumableSweeper(BasicSweeper):
             eta = (time.time() - start) / done * (len(pending) - done)
             _say(f"{done}/{len(pending)} launched cells done; {plan.count_line(cells)}; eta {eta:.0f}s")
         _say(f"finished: {plan.count_line(cells)}")
-        exp = Path(pending[0].experiment_dir)
-        _say(f"results: {exp}; progress: python -m stability_bench.status {exp}; "
+        exps = sorted({c.experiment_dir for c in cells})
+        # several experiments (a model or another setting swept): their results_dir holds them all
+        exp = Path(exps[0]) if len(exps) == 1 else Path(exps[0]).parent
+        what = f"{exp}" if len(exps) == 1 else f"{exp} ({len(exps)} experiments: {', '.join(Path(e).name for e in exps)})"
+        _say(f"results: {what}; progress: python -m stability_bench.status {exp}; "
              f"tables: python -m analysis {exp} --out {exp}/tables")
         trouble = plan.problems(pending)
         if trouble:
