@@ -86,6 +86,9 @@ def separate_experiments(grid: list[list[str]], configs: list) -> list[list[str]
         name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", f"{record_path(cfg).parents[3].name},{suffix}")
         cfg.experiment = name
         out.append([o for o in cell if _key_value(o)[0] != "experiment"] + [f"experiment='{name}'"])
+    if len({record_path(cfg) for cfg in configs}) < len(configs):  # values that differ only in replaced characters
+        raise UserError(f"the swept values of {', '.join(keys)} give two cells the same experiment name; "
+                        "give them names with experiment=")
     return out
 
 

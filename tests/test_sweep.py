@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from stability_bench.status import collect
 
 SWEEP = ["+sweep=smoke", "model=tiny_random", "data.max_train_samples=16", "task=rte", "seed=range(1,3)"]
@@ -77,6 +79,7 @@ def test_a_cell_declared_twice_is_an_error_and_writes_nothing(glue_dir, tmp_path
 
 def test_experiment_names_for_settings_the_run_directory_does_not_name(glue_dir, tmp_path):
     from conftest import make_cfg
+    from stability_bench.config import UserError
     from stability_bench.sweep import Cell, separate_experiments
 
     grid = [["experiment=mine", "seed=1", f"model.pretrained={d}", f"data.max_train_samples={n}"]
@@ -90,6 +93,9 @@ def test_experiment_names_for_settings_the_run_directory_does_not_name(glue_dir,
     assert out[0] == ["seed=1", "model.pretrained=/models/a", "data.max_train_samples=8",
                       "experiment='mine,model.pretrained=_models_a,data.max_train_samples=8'"]
     assert make_cfg(out[0], glue_dir, tmp_path).experiment == Path(names[0]).name  # what the job composes
+    grid = [["seed=1", f"model.pretrained={d}"] for d in ("/models/a", "_models/a")]
+    with pytest.raises(UserError, match="same experiment name"):
+        separate_experiments(grid, [make_cfg(c, glue_dir, tmp_path) for c in grid])
     # cells that already have directories of their own are left as they are
     grid = [[f"seed={s}", "train.lr=1e-5"] for s in (1, 2)]
     assert separate_experiments(grid, [make_cfg(c, glue_dir, tmp_path) for c in grid]) == grid
