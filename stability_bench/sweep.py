@@ -83,7 +83,7 @@ def separate_experiments(grid: list[list[str]], configs: list) -> list[list[str]
         values = dict(_key_value(o) for o in cell)
         suffix = ",".join(f"{k}={values[k]}" for k in keys if k in values)
         # a path's "/" would nest directories; Hydra's quoting needs no escapes for what remains
-        name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", f"{record_path(cfg).parents[3].name},{suffix}")
+        name = re.sub(r"[^A-Za-z0-9._=,+-]", "_", f"{cfg.experiment},{suffix}")
         cfg.experiment = name
         out.append([o for o in cell if _key_value(o)[0] != "experiment"] + [f"experiment='{name}'"])
     if len({record_path(cfg) for cfg in configs}) < len(configs):  # values that differ only in replaced characters
