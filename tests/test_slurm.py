@@ -87,6 +87,7 @@ def test_cancelled_job_is_completed_by_a_rerun_without_duplicates(slurm, tmp_pat
     subprocess.run(["scancel", victim], env=slurm, check=True)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 1 and "error: the sweep stopped" in err, err[-3000:]
+    assert re.search(r"\[sweep\] slurm: .*\d running.*; runs: ", err), err[-3000:]  # the queue, while it waited
     victim_record = next(p for p in records(tmp_path / "r")
                          if json.loads(p.read_text())["owner"]["slurm_job"] == victim)
     stopped = json.loads(victim_record.read_text())
@@ -111,6 +112,21 @@ def test_partition_that_does_not_exist_reports_slurms_reason(slurm, glue_dir, tm
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 1
     assert "invalid partition" in out.stderr.lower() and "Traceback" not in out.stderr
+    assert not records(tmp_path / "r")
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["one-run-per-task", "packed"])
+def test_jobs_slurm_would_never_start_are_cancelled_with_the_setting_to_change(slurm, glue_dir, tmp_path, packed):
+    # more CPUs than this one-node cluster has: sbatch accepts the job, which then waits as PartitionConfig forever
+    extra = ["hydra.launcher.cpus_per_task=64"] + (["hydra.launcher.runs_per_job=2"] if packed else [])
+    out = subprocess.run(sweep_cmd(glue_dir, tmp_path / "r", *extra), env=slurm, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert "[sweep] slurm: " in out.stderr and "pending (PartitionConfig)" in out.stderr  # the progress line
+    error = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert len(error) == 1 and "can never start" in error[0] and "hydra.launcher.cpus_per_task=64" in error[0], error
+    assert "Traceback" not in out.stderr
+    assert not subprocess.run(["squeue", "-h"], env=slurm, capture_output=True, text=True).stdout.strip()
     assert not records(tmp_path / "r")
 
 

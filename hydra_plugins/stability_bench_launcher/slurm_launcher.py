@@ -6,7 +6,8 @@ exactly as hydra-submitit-launcher does it. Otherwise the pending runs are group
 one array task, and inside it ``workers_per_job`` worker processes execute its runs
 (``stability_bench.packing``): the imports are paid once per worker, and the workers share the job's GPU.
 A job that SLURM requeues (preemption, time limit: ``max_num_timeout``) runs its pack again, and every run
-that completed before is skipped by its record.
+that completed before is skipped by its record. While the sweep waits, ``stability_bench.slurm_queue`` reports
+the queue and cancels jobs that SLURM would never start.
 """
 
 import sys
@@ -63,10 +64,26 @@ class PackedSlurmLauncher(SlurmLauncher):
         check_packing(self.packing.get("runs_per_job", 1), self.packing.get("workers_per_job", 1))
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from stability_bench.config import UserError
+        from stability_bench.slurm_queue import QueueWatch
+
+        self.check()
+        # the sweeper sets `progress` (its run counts) before it launches
+        watch = QueueWatch(str(self.params["submitit_folder"]), dict(self.params), getattr(self, "progress", None))
+        watch.start()
+        try:
+            return self._launch(job_overrides, initial_job_idx)
+        except Exception:
+            if watch.refusal:  # the jobs were cancelled by the watch: say why, not submitit's "no output"
+                raise UserError(watch.refusal) from None
+            raise
+        finally:
+            watch.stop()
+
+    def _launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from stability_bench.packing import group_runs
 
         per_job, workers = self.packing.get("runs_per_job", 1), self.packing.get("workers_per_job", 1)
-        self.check()
         if per_job == 1 and workers == 1:
             return super().launch(job_overrides, initial_job_idx)  # one run per array task, as before
         import submitit

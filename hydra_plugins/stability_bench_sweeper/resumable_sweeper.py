@@ -100,12 +100,17 @@ class ResumableSweeper(BasicSweeper):
         in_process = type(self.launcher).__name__ == "BasicLauncher"
         size = 1 if in_process else (self.max_batch_size or len(pending))
         returns, start, done = [], time.time(), 0
+        self.launcher.progress = lambda: plan.count_line(cells)  # for a launcher that reports while it waits
         for i in range(0, len(pending), size):
             batch = pending[i:i + size]
             try:
                 results = self.launcher.launch([c.overrides for c in batch], initial_job_idx=i)
                 for r in results:
                     _ = r.return_value  # surfaces an exception the job raised
+            except UserError as e:  # e.g. jobs that SLURM would never start, cancelled
+                print(f"error: the sweep stopped: {e}", file=sys.stderr)
+                _say(f"now: {plan.count_line(cells)}. Run the same command again, with the setting changed")
+                sys.exit(2)
             except Exception as e:
                 # sbatch refusing the job (its reason is in the message), or a job that was
                 # cancelled or killed. Records already written stay; a re-run does the rest.
