@@ -168,7 +168,8 @@ def main(argv=None) -> int:
                     help="failed-run rule: majority baseline from dev labels (default) or the authors' fixed thresholds")
     ap.add_argument("--std", choices=("population", "sample"), default="population",
                     help="population std (ddof=0, the authors' numpy default) or sample std (ddof=1)")
-    ap.add_argument("--baseline", default="bias_correction", help="recipe the statistical tests compare against")
+    ap.add_argument("--baseline", help="recipe the statistical tests compare against (default: bias_correction, "
+                    "where the runs have it)")
     ap.add_argument("--no-figures", action="store_true")
     ap.add_argument("--tables", type=Path, help="a directory of more table declarations (<name>.yaml; see analysis/declared.py)")
     ap.add_argument("--no-aso", action="store_true", help="skip almost stochastic order (deepsig; the slowest statistic)")
@@ -195,13 +196,18 @@ def main(argv=None) -> int:
     if runs.empty:
         print("error: no usable records", file=sys.stderr)
         return 2
+    recipes = sorted(runs["method"].astype(str).unique())
+    if args.baseline is not None and args.baseline not in recipes:
+        print(f"error: --baseline {args.baseline} is not a recipe of these runs; choose one of {', '.join(recipes)}",
+              file=sys.stderr)
+        return 2
     for line in mixed_precision(runs):
         print(f"warning: {line}", file=sys.stderr)
     try:
         with staged(args.out) as stage:
             if skipped:
                 pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(stage / "skipped.csv", index=False)
-            written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, args.baseline,
+            written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, args.baseline or "bias_correction",
                               args.results, not args.no_figures, examples=examples, aso=not args.no_aso,
                               extra_tables=args.tables)
     except (OutputError, declared.TableError, OSError) as e:

@@ -127,6 +127,17 @@ def test_empty_or_missing_directory_is_a_clear_error(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().err
 
 
+def test_a_baseline_that_no_run_has_is_a_clear_error(tmp_path, capsys):
+    results = build_tree(tmp_path / "results")
+    assert main(["--no-aso", str(results), "--out", str(tmp_path / "o"), "--baseline", "bias_corection"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --baseline bias_corection is not a recipe of these runs; choose one of ")
+    assert "bias_correction" in err and "\n" not in err and not (tmp_path / "o").exists()
+    assert main(["--no-aso", str(results), "--out", str(tmp_path / "o"), "--baseline", "cwgnc", "--no-figures"]) == 0
+    stats = pd.read_csv(tmp_path / "o" / "stats.csv")
+    assert (stats["baseline"] == "cwgnc").all() and "bias_correction" in set(stats["method"])
+
+
 def test_figures_are_written(tmp_path):
     out = tmp_path / "out"
     assert main(["--no-aso", str(build_tree(tmp_path / "results")), "--out", str(out)]) == 0
