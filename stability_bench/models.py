@@ -82,6 +82,20 @@ def load_config(model_cfg):
         raise UserError(f"cannot load the config of model '{model_cfg.name}' from {where} ({str(e).splitlines()[0]})") from None
 
 
+def max_input_length(config):
+    """The most tokens the model's position table holds; None where positions need no table (rotary, or
+    DeBERTa's relative positions: ``position_biased_input`` off). A model type without a family is taken to
+    have BERT's absolute table."""
+    from .families import FAMILIES
+
+    family = FAMILIES.get(getattr(config, "model_type", None))
+    positions = family.positions if family else "absolute"
+    n = getattr(config, "max_position_embeddings", None)
+    if n is None or positions == "rotary" or getattr(config, "position_biased_input", True) is False:
+        return None
+    return n - (config.pad_token_id + 1 if positions == "after_padding" else 0)
+
+
 def _takes_token_types(config) -> bool:
     """Does the family's classifier read token_type_ids (RoBERTa's has one type only; DistilBERT's none)?"""
     import inspect

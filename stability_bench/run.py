@@ -25,7 +25,7 @@ from .component_stats import ComponentStats
 from .config import ConfigError, validate
 from .interrupts import Interrupted
 from .data import load_encoded, select_subsets
-from .models import load_config, load_model, load_tokenizer
+from .models import load_config, load_model, load_tokenizer, max_input_length
 from .liveness import Liveness
 from .records import (Record, environment, finite_or_none, identity, identity_diff, is_self, method_params,
                       move_aside, owner, read_record_checked, record_path, remove_stale_tmp, write_record)
@@ -102,10 +102,14 @@ def _model_config(model_yaml: str):
 
 
 def check_model(cfg, method) -> None:
-    """The model can be found (its config, not its weights) and its family has the parts the recipe needs:
-    one line otherwise, before anything is written."""
-    families.require(_model_config(OmegaConf.to_yaml(cfg.model, resolve=True)), method.needs(),
-                     f"method={cfg.method.name} (recipe {recipe_of(cfg.method)})")
+    """The model can be found (its config, not its weights), its family has the parts the recipe needs, and
+    its position embeddings hold ``data.max_length`` tokens: one line otherwise, before anything is written."""
+    config = _model_config(OmegaConf.to_yaml(cfg.model, resolve=True))
+    families.require(config, method.needs(), f"method={cfg.method.name} (recipe {recipe_of(cfg.method)})")
+    limit = max_input_length(config)
+    if limit is not None and cfg.data.max_length > limit:
+        raise ConfigError(f"data.max_length={cfg.data.max_length} is invalid: model '{cfg.model.name}' reads at most "
+                          f"{limit} tokens (its position embeddings); use at most {limit}")
 
 
 def execute(cfg, job_num: int | None = None) -> dict:

@@ -32,6 +32,12 @@ def test_every_family_is_declared_once_and_covers_the_models_of_the_issue():
     assert set(TINY) <= set(families.FAMILIES)
 
 
+def test_a_family_with_an_unknown_kind_of_positions_is_refused():
+    with pytest.raises(ValueError, match="positions='rotaty'; choose one of absolute, after_padding, rotary"):
+        families.register(families.Family("typo", ("typo-bert",), layers="encoder.layer", positions="rotaty"))
+    assert "typo-bert" not in families.FAMILIES
+
+
 @pytest.mark.parametrize("model_type", sorted(TINY))  # every preset on every family
 def test_every_preset_trains_on_a_tiny_model_of_each_family(glue_dir, tmp_path, model_type):
     for method in PRESETS:
@@ -52,6 +58,33 @@ def tiny_model(model_type: str):
                             "random_init": {"model_type": model_type, "hidden_size": 32, "num_hidden_layers": 3,
                                             "num_attention_heads": 2, "intermediate_size": 64, **TINY[model_type]}})
     return load_model(cfg, 2, 0)
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY))
+def test_max_input_length_is_what_the_model_reads(model_type):
+    """The bound check_model holds data.max_length to is tight: that many tokens go through, one more does not
+    (RoBERTa's position ids start after its padding index)."""
+    from stability_bench.models import max_input_length
+
+    model = tiny_model(model_type).eval()
+    n = max_input_length(model.config)
+    if n is None:  # relative positions only (DeBERTa): longer than max_position_embeddings goes through
+        n = model.config.max_position_embeddings + 8
+        assert model(input_ids=torch.full((1, n), 5)).logits.shape == (1, 2)
+        return
+    with torch.no_grad():
+        assert model(input_ids=torch.full((1, n), 5)).logits.shape == (1, 2)
+        with pytest.raises((IndexError, RuntimeError)):
+            model(input_ids=torch.full((1, n + 1), 5))
+
+
+@pytest.mark.parametrize("model_type", ["bert", "roberta"])
+def test_a_max_length_the_model_cannot_read_is_refused_before_anything_is_written(glue_dir, tmp_path, model_type):
+    limit = 512 - (1 if model_type == "roberta" else 0)  # the tiny models: 512 positions, RoBERTa's pad id 0
+    cfg = make_cfg(["task=rte", f"data.max_length={limit + 1}", *tiny(model_type)], glue_dir, tmp_path / "r")
+    with pytest.raises(ConfigError, match=rf"^data.max_length={limit + 1} is invalid: .* reads at most {limit} tokens"):
+        execute(cfg)
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("model_type", sorted(TINY))

@@ -73,6 +73,10 @@ class Family:
     classifier: str = "classifier"  # the new classification head (its input: the features the margin is measured on)
     intermediate: tuple[str, ...] = ("intermediate.dense",)  # name endings of the feed-forward input Linears
     init: Callable[[nn.Module, object, str], None] = normal_init  # fresh weights the family's way: (module, config, role)
+    # how token positions are looked up, which bounds data.max_length: "absolute" (a table of
+    # max_position_embeddings rows), "after_padding" (RoBERTa's table, whose ids start after pad_token_id) or
+    # "rotary" (computed, no table to run out of)
+    positions: str = "absolute"
 
     # -- the parts, as modules -------------------------------------------------------------------------------
     def layer_list(self, model: nn.Module) -> nn.ModuleList:
@@ -123,7 +127,12 @@ class Family:
 FAMILIES: dict[str, Family] = {}  # config.model_type -> family
 
 
+POSITIONS = ("absolute", "after_padding", "rotary")
+
+
 def register(family: Family) -> Family:
+    if family.positions not in POSITIONS:
+        raise ValueError(f"family {family.name}: positions={family.positions!r}; choose one of {', '.join(POSITIONS)}")
     for t in family.model_types:
         if t in FAMILIES:
             raise ValueError(f"model type {t!r} is declared by families {FAMILIES[t].name} and {family.name}")

@@ -1,7 +1,8 @@
 """ModernBERT (Warner et al. 2024): layers under ``layers``, gated feed-forward input ``mlp.Wi``, the
 prediction head (dense + norm) as pooler, and its own initialisation: truncated normals cut at
 ``initializer_cutoff_factor`` standard deviations, output projections (``Wo``, the head's dense) at
-initializer_range / sqrt(2 L), the classifier at hidden_size^-0.5 (transformers' ModernBertPreTrainedModel)."""
+initializer_range / sqrt(2 L), the classifier at hidden_size^-0.5 (transformers' ModernBertPreTrainedModel).
+Rotary positions: no table bounds the input length."""
 import math
 
 import torch
@@ -26,4 +27,4 @@ def modernbert_init(module: nn.Module, config, role: str) -> None:
 
 
 register(Family("modernbert", ("modernbert",), layers="layers", pooler="head", intermediate=("mlp.Wi",),
-                init=modernbert_init))
+                init=modernbert_init, positions="rotary"))
