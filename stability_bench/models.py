@@ -86,9 +86,9 @@ def max_input_length(config):
     """The most tokens the model's position table holds; None where positions need no table (rotary, or
     DeBERTa's relative positions: ``position_biased_input`` off). A model type without a family is taken to
     have BERT's absolute table."""
-    from .families import FAMILIES
+    from .families import family_of
 
-    family = FAMILIES.get(getattr(config, "model_type", None))
+    family = family_of(config)
     positions = family.positions if family else "absolute"
     n = getattr(config, "max_position_embeddings", None)
     if n is None or positions == "rotary" or getattr(config, "position_biased_input", True) is False:
