@@ -39,6 +39,9 @@ STATS_LEGEND = [
 ]
 
 
+DEFAULT_BASELINE = "bias_correction"  # the paper's Table 1 baseline; an experiment without it gets no comparisons
+
+
 def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str, names: dict[str, str] | None = None) -> str:
     lines = ["# Statistics beyond the paper", "",
              f"Each recipe against the baseline recipe `{baseline}`, per experiment and task; metric values in "
@@ -168,7 +171,7 @@ def main(argv=None) -> int:
                     help="failed-run rule: majority baseline from dev labels (default) or the authors' fixed thresholds")
     ap.add_argument("--std", choices=("population", "sample"), default="population",
                     help="population std (ddof=0, the authors' numpy default) or sample std (ddof=1)")
-    ap.add_argument("--baseline", help="recipe the statistical tests compare against (default: bias_correction, "
+    ap.add_argument("--baseline", help=f"recipe the statistical tests compare against (default: {DEFAULT_BASELINE}, "
                     "where the runs have it)")
     ap.add_argument("--no-figures", action="store_true")
     ap.add_argument("--tables", type=Path, help="a directory of more table declarations (<name>.yaml; see analysis/declared.py)")
@@ -207,7 +210,7 @@ def main(argv=None) -> int:
         with staged(args.out) as stage:
             if skipped:
                 pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(stage / "skipped.csv", index=False)
-            written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, args.baseline or "bias_correction",
+            written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, args.baseline or DEFAULT_BASELINE,
                               args.results, not args.no_figures, examples=examples, aso=not args.no_aso,
                               extra_tables=args.tables)
     except (OutputError, declared.TableError, OSError) as e:
