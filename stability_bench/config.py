@@ -137,6 +137,12 @@ def _positive(value: Any, key: str) -> None:
         raise ConfigError(f"{key}={value} is invalid: it must be a positive number")
 
 
+def _seed(value: Any, key: str, bound: int) -> None:
+    # a negative seed would name its run directory seed-1, easily read as seed 1, and numpy refuses it
+    if value is not None and not 0 <= value < bound:
+        raise ConfigError(f"{key}={value} is invalid: a seed is an integer from 0 to {bound - 1}")
+
+
 SCHEMA = {"": Config, "task": TaskConfig, "task.local": TaskFilesConfig, "model": ModelConfig, "data": DataConfig,
           "train": TrainConfig}  # method.* is checked by its recipe; model.random_init and sweep are free-form
 
@@ -206,7 +212,10 @@ def validate(cfg: Any) -> None:
         raise ConfigError(f"train.select={t.select} is invalid: choose one of {', '.join(SELECTS)}")
     if t.component_stats_every < 0:
         raise ConfigError(f"train.component_stats_every={t.component_stats_every} is invalid: use 0 (off) or a positive step count")
+    for key in ("seed", "init_seed", "data_seed"):
+        _seed(cfg[key], key, 2**63)
     d = cfg.data
+    _seed(d.subset_seed, "data.subset_seed", 2**32)  # numpy's RandomState draws the subset
     for key in ("max_train_samples", "max_eval_samples"):
         if d[key] is not None:
             _positive(d[key], f"data.{key}")

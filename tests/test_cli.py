@@ -33,6 +33,8 @@ def test_one_run_then_a_second_invocation_skips_it(glue_dir, tmp_path):
     ("train.lr=0", "error: train.lr=0.0 is invalid: it must be a positive number"),
     ("train.batch_size=-4", "error: train.batch_size=-4 is invalid"),
     ("method.threshold=-1", "error: method.threshold=-1.0 is invalid"),
+    ("seed=-1", "error: seed=-1 is invalid: a seed is an integer from 0 to 9223372036854775807"),
+    ("data.subset_seed=4294967296", "error: data.subset_seed=4294967296 is invalid: a seed is an integer from 0 to 4294967295"),
     ("data.glue_dir=/nonexistent/glue", "error: data.glue_dir=/nonexistent/glue is not a directory"),
     ("+data.max_train_sample=32", "error: data.max_train_sample is not a setting; did you mean data.max_train_samples?"),
     ("+trian.lr=1", "error: trian is not a setting; did you mean train?"),
