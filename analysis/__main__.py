@@ -29,7 +29,7 @@ STATS_LEGEND = [
     "- **P(A>B) [CI]**: probability that a run of the recipe beats a run of the baseline, ties halved "
     "(common-language effect size, McGraw & Wong 1992; percentile bootstrap interval); Cliff's δ = 2P − 1 "
     "(Cliff 1993).",
-    "- **ε_min**: almost stochastic order (Dror et al. 2019, via `deepsig`): an upper confidence bound of how much "
+    "- **ε_min**: almost stochastic order (Dror et al. 2019; the estimator of `deepsig`): an upper confidence bound of how much "
     "the recipe's distribution violates \"stochastically larger than the baseline's\"; < 0.5: the recipe is almost "
     "stochastically better (0: it dominates); ≥ 0.5: no such claim (with 25 runs, near-equal recipes give ≈ 1 both ways).",
     "- **p BF / MW / Fisher**: Brown–Forsythe test of equal variances (Brown & Forsythe 1974), Mann–Whitney U "
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
                     "where the runs have it)")
     ap.add_argument("--no-figures", action="store_true")
     ap.add_argument("--tables", type=Path, help="a directory of more table declarations (<name>.yaml; see analysis/declared.py)")
-    ap.add_argument("--no-aso", action="store_true", help="skip almost stochastic order (deepsig; the slowest statistic)")
+    ap.add_argument("--no-aso", action="store_true", help="skip almost stochastic order")
     ap.add_argument("--glue-dir", default=os.environ.get("STABILITY_BENCH_GLUE_DIR"),
                     help="dev labels for records older than their dev_labels field (default: $STABILITY_BENCH_GLUE_DIR)")
     args = ap.parse_args(argv)
