@@ -219,6 +219,10 @@ def main(argv=None) -> int:
     counts = runs["status"].value_counts().to_dict()
     print(f"{len(runs)} runs ({', '.join(f'{v} {k}' for k, v in counts.items())}); {len(skipped)} files skipped; "
           f"wrote {len(sum(written.values(), []))} files to {args.out} in {time.time() - t0:.1f}s")
+    if counts.get("running"):
+        # records copied from a GPU host or a killed job still say running; only the status command asks
+        print(f"note: {counts['running']} records say running, as written; python -m stability_bench.status "
+              "<results dir> tells which are alive and which were cut off (interrupted: a sweep re-runs those)")
     return 0
 
 

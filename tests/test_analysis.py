@@ -222,6 +222,22 @@ def test_single_class_runs_are_counted_from_dev_predictions(tmp_path):
     assert (again / "stats.md").read_text() == (out / "stats.md").read_text()
 
 
+def test_records_that_say_running_are_reported_as_written_with_a_pointer_to_status(tmp_path, capsys):
+    """The analysis never asks whether a run is alive (records copied from another host would all look dead);
+    it says how many records say running and which command tells live runs from cut-off ones."""
+    exp = tmp_path / "table1-tiny"
+    for seed in (1, 2):
+        write_record(exp, "rte", "bias_correction", {}, seed, 0.6)
+    write_record(exp, "rte", "bias_correction", {}, 3, status="running", owner={"host": "gpu-host", "pid": 1})
+    assert main(["--no-aso", str(tmp_path), "--out", str(tmp_path / "out"), "--no-figures"]) == 0
+    out = capsys.readouterr().out
+    assert "3 runs (2 completed, 1 running)" in out
+    assert "note: 1 records say running, as written; python -m stability_bench.status <results dir>" in out
+    assert main(["--no-aso", str(exp / "rte" / "bias_correction" / "seed1"), "--out", str(tmp_path / "o2"),
+                 "--no-figures"]) == 0
+    assert "note:" not in capsys.readouterr().out  # nothing to say when no record says running
+
+
 @pytest.mark.parametrize("doc, published", [("RESULTS.md", "study_cpu"), ("RESULTS.md", "study_gpu"), ("README.md", "example")])
 def test_tables_quoted_in_the_docs_are_the_published_ones(doc, published):
     root = Path(__file__).parent.parent
