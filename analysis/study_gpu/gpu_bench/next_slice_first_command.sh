@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The first command of the next GPU slice (issue 12's order: verify, then the study; the one benchmark that
-# decides how the study should run comes before it). Within one 10-minute command: set the host up, record the
-# versions, run the GPU tests and bench/launch_levers.py, then start the rest of the study with
-# launch/gpu_session.sh for the command's remaining time. Continue with `bash launch/gpu_session.sh wait 570` per
-# further command and `bash launch/gpu_session.sh stop` in the last; everything lands in $OUT.
+# The first command of the next GPU slice (issue 12's order: verify, then the study, then the benchmarks).
+# Within one 10-minute command: set the host up, record the versions, run the GPU tests, then start the rest of
+# the study with launch/gpu_session.sh for the command's remaining time. Continue with
+# `bash launch/gpu_session.sh wait 570` per further command and `bash launch/gpu_session.sh stop` in the last;
+# everything lands in $OUT. The benchmarks (bench/launch_levers.py, bench/gpu_concurrency.py at K = 8, 12, 16)
+# wait for the slice after the study, `benchmarks_after_study.sh`: nothing they measure can change how the
+# study's remaining runs train, which must be the loop its 234 completed runs used.
 #   run(command="bash analysis/study_gpu/gpu_bench/next_slice_first_command.sh", carry=[".gpu_bundle"])
 # Environment (a CPU rehearsal): PY (python3), MODEL (minilm_l6), SKIP_SETUP=1, BUDGET (seconds, 570).
 set -u
@@ -22,9 +24,6 @@ for p in ("transformers", "tokenizers", "huggingface_hub", "hydra-core", "omegac
 cat "$OUT/versions.txt"
 timeout 240 $PY -m pytest -m gpu tests/test_gpu.py -q -p no:cacheprovider -rfEs > "$OUT/gpu_tests.log" 2>&1
 echo "gpu tests (exit $?): $(tail -1 "$OUT/gpu_tests.log")   t=$(( $(date +%s) - T0 ))s"
-timeout 180 $PY bench/launch_levers.py --model "${MODEL:-minilm_l6}" --json "$OUT/launch_levers.json" 2>&1 \
-  | grep -v "Warning\|^  attn_output\|^  return Var" > "$OUT/launch_levers.log"
-echo "launch_levers (exit ${PIPESTATUS[0]})   t=$(( $(date +%s) - T0 ))s"; grep "^|" "$OUT/launch_levers.log"
 LEFT=$(( BUDGET - ($(date +%s) - T0) ))
 [ $LEFT -lt 60 ] && LEFT=60
 exec bash launch/gpu_session.sh start $LEFT analysis/study_gpu/records.tar.gz \
