@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,10 +36,16 @@ def launch(k: int, results: Path, args, env) -> float:
                f"results_dir={results}", f"experiment=k{k}-p{i}", f"seed=range({100 * i},{100 * i + args.runs})",
                f"train.threads={max(1, (os.cpu_count() or 1) // k)}", "-m"]
         procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-    for p in procs:
-        _, err = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit(f"a process failed: {err[-2000:]}")
+    try:
+        for p in procs:
+            _, err = p.communicate()
+            if p.returncode != 0:
+                raise SystemExit(f"a process failed: {err[-2000:]}")
+    finally:  # stopped (a command's time limit) or failed: no run is left on the GPU
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return time.time() - t0
 
 
@@ -61,6 +68,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--json")
     args = ap.parse_args()
+    # SIGTERM (timeout's) unwinds like an exception: the runs are killed, MPS stopped, the temporary results removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from stability_bench.mps import mps_daemon
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -84,14 +93,14 @@ def main() -> None:
                              table1_seed_runs_per_hour=round(3600 * steps_s / TABLE1_MEAN_STEPS, 1)))
             print(f"gpu_concurrency: K={k} mps={mps}: {steps_s:.0f} steps/s aggregate, "
                   f"{rows[-1]['table1_seed_runs_per_hour']} Table-1-mix seed-runs/hour (wall {wall:.0f}s)", flush=True)
+            if args.json:  # after every K: a command cut at its time limit still returns what it measured
+                Path(args.json).write_text(json.dumps(rows, indent=1))
     print("| concurrent runs | MPS | steps/s (all runs) | Table 1 seed-runs/hour | speed-up over 1 |")
     print("|---|---|---|---|---|")
     one = next((r["steps_per_s"] for r in rows if r["k"] == 1 and not r["mps"]), None)
     for r in rows:
         up = f"{r['steps_per_s'] / one:.2f}x" if one else "-"
         print(f"| {r['k']} | {'yes' if r['mps'] else 'no'} | {r['steps_per_s']:.0f} | {r['table1_seed_runs_per_hour']:.0f} | {up} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

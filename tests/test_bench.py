@@ -62,6 +62,34 @@ def test_concurrency_benchmark_runs_on_the_cpu_too(glue_dir):
     assert "| 2 | no |" in out
 
 
+def test_concurrency_benchmark_stopped_by_a_time_limit_leaves_no_run_behind(glue_dir, tmp_path):
+    """A GPU command's `timeout` SIGTERMs the benchmark: its K runs must not go on training on the GPU (they would
+    slow every later command of the slice); what it measured before is already in its JSON."""
+    import json
+    import signal
+    import time
+
+    out = tmp_path / "rows.json"
+    proc = subprocess.Popen([sys.executable, "bench/gpu_concurrency.py", "--model", "tiny_random", "--k", "1", "2",
+                             "--mps-k", "--runs", "1", "--epochs", "1", "--json", str(out)], cwd=ROOT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "STABILITY_BENCH_GLUE_DIR": str(glue_dir)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        runs = []
+        deadline = time.time() + 300
+        while time.time() < deadline and len(runs) < 2:  # K = 1 measured and written, both K = 2 runs started
+            time.sleep(0.5)
+            runs = subprocess.run(["pgrep", "-f", "experiment=k2-p"], capture_output=True, text=True).stdout.split()
+        assert len(runs) == 2 and json.loads(out.read_text())[0]["k"] == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+        time.sleep(1)
+        assert subprocess.run(["pgrep", "-f", "experiment=k2-p"], capture_output=True).returncode == 1  # none left
+    finally:
+        proc.kill()
+        subprocess.run(["pkill", "-f", "experiment=k2-p"])
+
+
 def test_throughput_from_records(glue_dir, tmp_path):
     from conftest import make_cfg
     from stability_bench.run import execute

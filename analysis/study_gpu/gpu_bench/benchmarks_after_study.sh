@@ -17,4 +17,4 @@ timeout 180 $PY bench/launch_levers.py --model "${MODEL:-minilm_l6}" --json "$OU
 echo "launch_levers (exit ${PIPESTATUS[0]})   t=$(( $(date +%s) - T0 ))s"; grep "^|" "$OUT/launch_levers.log"
 timeout 360 $PY bench/gpu_concurrency.py --model "${MODEL:-minilm_l6}" --k 8 12 16 --mps-k 8 12 16 --epochs 1 \
   --json "$OUT/concurrency.json" > "$OUT/concurrency.log" 2>&1
-echo "gpu_concurrency (exit $?)   t=$(( $(date +%s) - T0 ))s"; grep "^|" "$OUT/concurrency.log"
+echo "gpu_concurrency (exit $?)   t=$(( $(date +%s) - T0 ))s"; grep "^gpu_concurrency\|^|" "$OUT/concurrency.log"
