@@ -34,6 +34,12 @@ def _say(msg: str) -> None:
     print(f"[sweep] {msg}", file=sys.stderr, flush=True)
 
 
+def _refuse(reason: str) -> None:
+    """A user mistake found before any cell is declared or launched: one line, exit 2."""
+    print(f"error: {reason}; nothing was launched", file=sys.stderr)
+    sys.exit(2)
+
+
 def _check_cells(grid, configs) -> None:
     from stability_bench.config import UserError
     from stability_bench.run import check_config, check_model
@@ -45,9 +51,7 @@ def _check_cells(grid, configs) -> None:
         try:
             check_model(cfg, check_config(cfg))
         except UserError as e:
-            cell = " ".join(o for o in overrides if not o.startswith("hydra"))
-            print(f"error: {e} (in the cell {cell}); nothing was launched", file=sys.stderr)
-            sys.exit(2)
+            _refuse(f"{e} (in the cell {' '.join(o for o in overrides if not o.startswith('hydra'))})")
 
 
 def _check_launcher(launcher) -> None:
@@ -57,8 +61,7 @@ def _check_launcher(launcher) -> None:
         if hasattr(launcher, "check"):
             launcher.check()
     except UserError as e:
-        print(f"error: {e}; nothing was launched", file=sys.stderr)
-        sys.exit(2)
+        _refuse(str(e))
 
 
 class ResumableSweeper(BasicSweeper):
@@ -77,8 +80,7 @@ class ResumableSweeper(BasicSweeper):
         try:
             grid = plan.separate_experiments(grid, configs)  # two cells never share a run directory
         except UserError as e:
-            print(f"error: {e}; nothing was launched", file=sys.stderr)
-            sys.exit(2)
+            _refuse(str(e))
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
         plan.register_cells(cells)
         statuses = plan.statuses(cells)
