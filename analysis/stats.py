@@ -229,12 +229,13 @@ def aso_epsilon(a, b, seed: int = 0, confidence_level: float = 0.95, iterations:
         return np.nan
     t = np.arange(dt, 1, dt)
     ratio = _violation_ratio(a[_quantile_index(n, t)], b[_quantile_index(m, t)], dt)[0]
-    rs, uniforms = np.random.RandomState(), []
+    rs, u_a, u_b = np.random.RandomState(), [], []
     for i in range(1, iterations + 1):
         rs.seed(seed + i)  # reseeding one generator: a tenth of the time of a new one per iteration
-        uniforms.append((rs.uniform(0, 1, n), rs.uniform(0, 1, m)))  # a's draws, then b's
-    resampled_a = np.sort(a[_quantile_index(n, np.stack([u for u, _ in uniforms]))], axis=1)
-    resampled_b = np.sort(b[_quantile_index(m, np.stack([v for _, v in uniforms]))], axis=1)
+        u_a.append(rs.uniform(0, 1, n))  # a's draws, then b's, from the same stream
+        u_b.append(rs.uniform(0, 1, m))
+    resampled_a = np.sort(a[_quantile_index(n, np.stack(u_a))], axis=1)
+    resampled_b = np.sort(b[_quantile_index(m, np.stack(u_b))], axis=1)
     ratios = _violation_ratio(resampled_a[:, _quantile_index(n, t)], resampled_b[:, _quantile_index(m, t)], dt)
     const = np.sqrt(n * m / (n + m))
     sigma = np.std(const * (ratios - ratio))
