@@ -33,6 +33,7 @@ def test_one_run_then_a_second_invocation_skips_it(glue_dir, tmp_path):
     ("train.lr=0", "error: train.lr=0.0 is invalid: it must be a positive number"),
     ("train.batch_size=-4", "error: train.batch_size=-4 is invalid"),
     ("method.threshold=-1", "error: method.threshold=-1.0 is invalid"),
+    ("method.threshold=abc", "error: method.threshold=abc is invalid: Value 'abc' of type 'str' could not be converted to Float"),
     ("seed=-1", "error: seed=-1 is invalid: a seed is an integer from 0 to 9223372036854775807"),
     ("data.subset_seed=4294967296", "error: data.subset_seed=4294967296 is invalid: a seed is an integer from 0 to 4294967295"),
     ("data.glue_dir=/nonexistent/glue", "error: data.glue_dir=/nonexistent/glue is not a directory"),

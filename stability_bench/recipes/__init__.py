@@ -43,7 +43,7 @@ def build_method(method_cfg, train_cfg) -> Method:
         params = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls.Params), given))
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or ""
-        raise ConfigError(f"method.{key}: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"method.{key}={given.get(key)} is invalid: {str(e).splitlines()[0]}") from None
     check = getattr(cls, "check", None)
     if check is not None:
         check(params)
