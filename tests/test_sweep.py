@@ -107,6 +107,54 @@ def test_empty_seed_list_is_an_error_and_writes_nothing(glue_dir, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def _rows(stdout: str) -> dict:
+    """The dry run's table: (task, method) -> its columns by header name."""
+    lines = [line.split() for line in stdout.strip().splitlines()]  # "recorded s/run" reads as "recorded"
+    return {(r[1], r[2]): dict(zip(lines[0], r)) for r in lines[1:] if r[0] != "total"}
+
+
+def files(root: Path) -> list:
+    return sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*")) if root.exists() else []
+
+
+def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
+    """20 examples, batches of 8, 2 epochs, 2 evaluations an epoch: 3 steps an epoch, 6 a run, 4 evaluations."""
+    args = ["+sweep=smoke", "model=tiny_random", "task=rte", "data.max_train_samples=20", "train.batch_size=8",
+            "train.epochs=2", "train.evals_per_epoch=2", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}"]
+    dry = ["hydra.sweeper.dry_run=true", "-m"]
+    first = cli(args + ["seed=range(1,4)"] + dry, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "[sweep] 6 cells: 0 completed, 6 to run" in first.stderr
+    assert "dry run: nothing was launched or written" in first.stderr and not (tmp_path / "r").exists()
+    rows = _rows(first.stdout)
+    assert set(rows) == {("rte", "bias_correction"), ("rte", "cwgnc,grouping=tensor,threshold=0.05")}
+    for row in rows.values():
+        assert (row["runs"], row["seeds"], row["steps/run"], row["evals/run"], row["steps"]) == ("3", "1-3", "6", "4", "18")
+    assert first.stdout.strip().splitlines()[-1].split() == ["total", "6", "36"]
+
+    assert cli(args + ["seed=1", "-m"], tmp_path).returncode == 0  # seed 1 of both recipes completes
+    before = files(tmp_path / "r")
+    second = cli(args + ["seed=range(1,4)"] + dry, tmp_path)
+    assert second.returncode == 0 and "[sweep] 6 cells: 2 completed, 4 to run" in second.stderr
+    assert files(tmp_path / "r") == before  # no record, sweep file, cache or Hydra directory touched
+    row = _rows(second.stdout)[("rte", "bias_correction")]
+    recorded = json.loads(next((tmp_path / "r").glob("*/rte/bias_correction/seed1/record.json")).read_text())
+    assert (row["runs"], row["seeds"], row["steps"]) == ("2", "2,3", "12")
+    assert row["recorded"] == f"{recorded['wall_time_s']:.0f}" and recorded["steps"] == 6  # the count it predicted
+
+    staged = cli(["model=tiny_random", "method=gu", "task=rte", "seed=1,2", f"data.glue_dir={glue_dir}",
+                  f"results_dir={tmp_path / 'r'}"] + dry, tmp_path)  # its stages depend on the model's layers
+    assert staged.returncode == 0, staged.stderr[-2000:]
+    assert _rows(staged.stdout)[("rte", "gu,max_iterations=None,restart=False")]["steps/run"] == "?"
+    assert "2 runs of unknown size" in staged.stdout
+
+
+def test_seed_ranges_are_written_compactly():
+    from stability_bench.dry_run import seed_ranges
+    assert seed_ranges([5, 1, 2, 3, 7, 9, 10, 11, 12]) == "1-3,5,7,9-12"
+    assert seed_ranges([2, 3]) == "2,3" and seed_ranges([4]) == "4"
+
+
 def test_unknown_sweep_lists_the_available_ones(tmp_path):
     out = cli(["+sweep=tabel1", f"results_dir={tmp_path / 'r'}", "-m"], tmp_path)
     assert out.returncode != 0 and "table1" in out.stderr and "smoke" in out.stderr

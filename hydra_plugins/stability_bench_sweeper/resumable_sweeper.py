@@ -24,6 +24,7 @@ from omegaconf import OmegaConf, open_dict
 class ResumableSweeperConf:
     _target_: str = "hydra_plugins.stability_bench_sweeper.resumable_sweeper.ResumableSweeper"
     max_batch_size: Optional[int] = None  # jobs handed to the launcher at once (None: all)
+    dry_run: bool = False  # tell what would run (cells, steps, recorded times); launch and write nothing
     params: Optional[Dict[str, str]] = None
 
 
@@ -40,18 +41,22 @@ def _refuse(reason: str) -> None:
     sys.exit(2)
 
 
-def _check_cells(grid, configs) -> None:
+def _check_cells(grid, configs) -> list:
+    """Each cell's recipe, once every cell's config has passed its checks."""
     from stability_bench.config import UserError
     from stability_bench.run import check_config, check_model
 
+    methods = []
     for overrides, cfg in zip(grid, configs):
         cfg = cfg.copy()
         with open_dict(cfg):
             cfg.pop("hydra", None)  # what the job sees
         try:
-            check_model(cfg, check_config(cfg))
+            methods.append(check_config(cfg))
+            check_model(cfg, methods[-1])
         except UserError as e:
             _refuse(f"{e} (in the cell {' '.join(o for o in overrides if not o.startswith('hydra'))})")
+    return methods
 
 
 def _check_launcher(launcher) -> None:
@@ -65,6 +70,10 @@ def _check_launcher(launcher) -> None:
 
 
 class ResumableSweeper(BasicSweeper):
+    def __init__(self, max_batch_size: Optional[int], params: Optional[Dict[str, str]] = None, dry_run: bool = False):
+        super().__init__(max_batch_size, params)
+        self.dry_run = dry_run
+
     def sweep(self, arguments: List[str]) -> Any:
         from stability_bench import sweep as plan
         from stability_bench.config import UserError
@@ -76,17 +85,24 @@ class ResumableSweeper(BasicSweeper):
             sys.exit(2)
         _check_launcher(self.launcher)  # first: it reads no model config (a bad packing setting is told at once)
         configs = compose_cells(self.hydra_context.config_loader, self.config, grid)
-        _check_cells(grid, configs)  # a bad value in any cell: nothing is declared or launched
+        methods = _check_cells(grid, configs)  # a bad value in any cell: nothing is declared or launched
         try:
             grid = plan.separate_experiments(grid, configs)  # two cells never share a run directory
         except UserError as e:
             _refuse(str(e))
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
-        plan.register_cells(cells)
         statuses = plan.statuses(cells)
-        pending = [c for c, cfg, s in zip(cells, configs, statuses) if cfg.force or s in plan.TO_RUN]
+        to_run = [i for i, (cfg, s) in enumerate(zip(configs, statuses)) if cfg.force or s in plan.TO_RUN]
+        pending = [cells[i] for i in to_run]
         done_or_live = ", ".join(f"{statuses.count(s)} {s}" for s in ("completed", "running") if statuses.count(s))
         _say(f"{len(cells)} cells: {done_or_live or '0 completed'}, {len(pending)} to run")
+        if self.dry_run:
+            if pending:
+                from stability_bench.dry_run import report
+                print(report(pending, [configs[i] for i in to_run], [methods[i] for i in to_run]), flush=True)
+            _say("dry run: nothing was launched or written")
+            return []
+        plan.register_cells(cells)
         if not pending:
             if statuses.count("completed") == len(cells):
                 _say("all cells are complete; nothing to do (force=true re-runs them)")

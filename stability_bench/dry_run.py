@@ -1,0 +1,93 @@
+"""What a sweep would launch, told without launching or writing anything (``hydra.sweeper.dry_run=true``).
+
+For the cells a sweep would run, one row per experiment x task x recipe: how many, which seeds, one run's
+optimizer steps and dev evaluations (from the training set's size, when its files are local; a recipe with
+several stages depends on the model and shows none), their sum over the rows' runs, and how long the completed
+runs of the same row took (their records' ``wall_time_s``, median; runs that shared a GPU each took longer than
+one alone). What a GPU allocation needs is read off before it is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+from . import tasks
+from .recipes import Method
+from .records import RECORD_FILE, read_record_checked
+from .train import eval_steps
+
+
+def _train_size(cfg, sizes: dict) -> int | None:
+    if not tasks.uses_local(cfg.task, cfg.data.glue_dir):
+        return None  # hub data: counting it would download it
+    key = (cfg.task.name, cfg.data.glue_dir, str(cfg.task.local))
+    if key not in sizes:
+        sizes[key] = len(tasks.read_local(cfg.task, cfg.data.glue_dir, "train").labels)
+    n = sizes[key]
+    return n if cfg.data.max_train_samples is None else min(n, cfg.data.max_train_samples)
+
+
+def run_size(cfg, method: Method, sizes: dict) -> tuple[int | None, int | None]:
+    """(optimizer steps, dev evaluations) of one run of ``cfg``; None for what cannot be known without the model
+    (a recipe whose stages depend on its layers) or the data (hub data not downloaded)."""
+    n = _train_size(cfg, sizes)
+    if n is None or type(method).stages is not Method.stages:
+        return None, None
+    t = cfg.train
+    per_epoch = math.ceil(n / t.batch_size)
+    evals = sum(len(eval_steps(per_epoch, t.evals_per_epoch, final_epoch=e == t.epochs - 1)) for e in range(t.epochs))
+    return per_epoch * t.epochs, evals
+
+
+def recorded_seconds(method_dir: Path) -> tuple[float | None, int]:
+    """Median wall time of the completed runs under a method directory, and their number."""
+    times = []
+    for path in method_dir.glob(f"*/{RECORD_FILE}"):
+        rec, _ = read_record_checked(path)
+        if rec and rec.get("status") == "completed" and isinstance(rec.get("wall_time_s"), (int, float)):
+            times.append(float(rec["wall_time_s"]))
+    return (statistics.median(times) if times else None), len(times)
+
+
+def seed_ranges(seeds: list[int]) -> str:
+    """1-3,7,9-25"""
+    out, run = [], []
+    for s in sorted(set(seeds)):
+        if run and s != run[-1] + 1:
+            out.append(run)
+            run = []
+        run.append(s)
+    out.append(run)
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in out if r)
+
+
+def report(cells, configs, methods) -> str:
+    """The table of the cells a sweep would run (``cells``, with their configs and recipes), as text."""
+    rows: dict[tuple, dict] = {}
+    sizes: dict = {}
+    for cell, cfg, method in zip(cells, configs, methods):
+        key = (Path(cell.experiment_dir).name, cell.task, cell.method)
+        row = rows.setdefault(key, {"seeds": [], "size": run_size(cfg, method, sizes),
+                                    "dir": Path(cell.experiment_dir) / cell.run_dir})
+        row["seeds"].append(cell.seed)
+    header = ["experiment", "task", "method", "runs", "seeds", "steps/run", "evals/run", "steps", "recorded s/run"]
+    table = [header]
+    total_steps, unknown = 0, 0
+    for (exp, task, method), row in rows.items():
+        (steps, evals), runs = row["size"], len(row["seeds"])
+        median, n = recorded_seconds(row["dir"].parent)
+        total_steps += (steps or 0) * runs
+        unknown += runs if steps is None else 0
+        table.append([exp, task, method, str(runs), seed_ranges(row["seeds"]), _n(steps), _n(evals),
+                      _n(steps * runs if steps is not None else None),
+                      f"{median:.0f} ({n} run{'s' if n > 1 else ''})" if median is not None else "-"])
+    total = f"{total_steps:,}" + (f" + {unknown} runs of unknown size" if unknown else "")
+    table.append(["total", "", "", str(len(cells)), "", "", "", total, ""])
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in table)
+
+
+def _n(v: int | None) -> str:
+    return "?" if v is None else f"{v:,}"
