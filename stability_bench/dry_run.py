@@ -1,8 +1,8 @@
 """What a sweep would launch, told without launching or writing anything (``hydra.sweeper.dry_run=true``).
 
 For the cells a sweep would run, one row per experiment x task x recipe: how many, which seeds, one run's
-optimizer steps and dev evaluations (from the training set's size, when its files are local; a recipe with
-several stages depends on the model and shows none), their sum over the rows' runs, and how long the completed
+optimizer steps and dev evaluations (from the training set's size, when its files are local; else, or for a
+recipe whose stages depend on the model, from a completed run of the row), their sum over the row's runs, and how long the completed
 runs of the same row took (their records' ``wall_time_s``, median; runs that shared a GPU each took longer than
 one alone). What a GPU allocation needs is read off before it is asked for.
 """
@@ -41,14 +41,16 @@ def run_size(cfg, method: Method, sizes: dict) -> tuple[int | None, int | None]:
     return per_epoch * t.epochs, evals
 
 
-def recorded_seconds(method_dir: Path) -> tuple[float | None, int]:
-    """Median wall time of the completed runs under a method directory, and their number."""
-    times = []
+def recorded(method_dir: Path) -> tuple[float | None, int, tuple[int | None, int | None]]:
+    """The completed runs under a method directory (the same settings but the seed): their median wall time,
+    their number, and the (steps, evaluations) of one of them."""
+    times, size = [], (None, None)
     for path in method_dir.glob(f"*/{RECORD_FILE}"):
         rec, _ = read_record_checked(path)
         if rec and rec.get("status") == "completed" and isinstance(rec.get("wall_time_s"), (int, float)):
             times.append(float(rec["wall_time_s"]))
-    return (statistics.median(times) if times else None), len(times)
+            size = (rec.get("steps"), len(rec.get("evals") or []))
+    return (statistics.median(times) if times else None), len(times), size
 
 
 def seed_ranges(seeds: list[int]) -> str:
@@ -76,8 +78,8 @@ def report(cells, configs, methods) -> str:
     table = [header]
     total_steps, unknown = 0, 0
     for (exp, task, method), row in rows.items():
-        (steps, evals), runs = row["size"], len(row["seeds"])
-        median, n = recorded_seconds(row["dir"].parent)
+        median, n, done_size = recorded(row["dir"].parent)
+        (steps, evals), runs = row["size"] if row["size"][0] is not None else done_size, len(row["seeds"])
         total_steps += (steps or 0) * runs
         unknown += runs if steps is None else 0
         table.append([exp, task, method, str(runs), seed_ranges(row["seeds"]), _n(steps), _n(evals),

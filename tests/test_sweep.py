@@ -147,6 +147,13 @@ def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
     assert staged.returncode == 0, staged.stderr[-2000:]
     assert _rows(staged.stdout)[("rte", "gu,max_iterations=None,restart=False")]["steps/run"] == "?"
     assert "2 runs of unknown size" in staged.stdout
+    assert cli(["model=tiny_random", "method=gu", "task=rte", "seed=1", f"data.glue_dir={glue_dir}",
+                f"results_dir={tmp_path / 'r'}"], tmp_path).returncode == 0
+    staged = cli(["model=tiny_random", "method=gu", "task=rte", "seed=1,2", f"data.glue_dir={glue_dir}",
+                  f"results_dir={tmp_path / 'r'}"] + dry, tmp_path)
+    rec = json.loads(next((tmp_path / "r").glob("tiny_random/rte/gu*/seed1/record.json")).read_text())
+    row = _rows(staged.stdout)[("rte", "gu,max_iterations=None,restart=False")]
+    assert (row["runs"], row["steps/run"], row["evals/run"]) == ("1", str(rec["steps"]), str(len(rec["evals"])))
 
 
 def test_seed_ranges_are_written_compactly():
