@@ -163,6 +163,16 @@ def execute(cfg, job_num: int | None = None) -> dict:
                     t_start, data_load_s)
 
 
+def crash_reason(e: Exception) -> str:
+    """The record's one-line error. CUDA's out-of-memory message names this run's sizes and processes, so runs
+    that all ran out would each give another line in the sweep's summary: theirs is one line saying what to
+    change (the full message stays in the record's traceback)."""
+    if isinstance(e, torch.cuda.OutOfMemoryError):
+        return ("OutOfMemoryError: the GPU ran out of memory (details in the record's traceback); run fewer runs "
+                "at once on it (hydra.launcher.workers_per_job) or use a GPU with more memory")
+    return f"{type(e).__name__}: {e}"
+
+
 def _already_done(cfg, existing: dict | None, ident: dict, path: Path, desc: str) -> dict | None:
     """The existing record when this run must not start: completed (same settings), or alive elsewhere."""
     if existing is not None and existing.get("status") == "completed" and not cfg.force:
@@ -251,9 +261,9 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
             log.warning("%s: interrupted%s", desc, "; a re-run resumes from its checkpoint" if record.checkpoint else "")
             raise
         except Exception as e:
-            record.status, record.error = "crashed", f"{type(e).__name__}: {e}"
+            record.status, record.error = "crashed", crash_reason(e)
             record.traceback = traceback.format_exc()
-            log.error("%s: crashed: %s: %s", desc, type(e).__name__, e)
+            log.error("%s: crashed: %s", desc, record.error)
             e.recorded_in = str(path)  # a setting only the model could reject: recorded, not silent
             raise
         finally:

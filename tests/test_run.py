@@ -105,6 +105,30 @@ def test_an_exception_writes_a_crashed_record_and_propagates(glue_dir, tmp_path,
     assert "Traceback" in rec["traceback"]
 
 
+def test_runs_out_of_gpu_memory_are_one_reason_saying_what_to_change(glue_dir, tmp_path, monkeypatch):
+    """CUDA's message names each run's sizes and processes; the records' errors are one line, the same for all."""
+    import torch
+    import stability_bench.run as run_module
+    from stability_bench.sweep import Cell, problems
+
+    sizes = iter(["2.00 GiB", "1.50 GiB"])
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {next(sizes)}. GPU 0 has a total "
+                                          "capacity of 79.19 GiB of which 1.06 GiB is free.")
+    monkeypatch.setattr(run_module, "fit", out_of_memory)
+    cells = []
+    for seed in (1, 2):
+        with pytest.raises(torch.cuda.OutOfMemoryError):
+            run([f"seed={seed}"], glue_dir, tmp_path / "r")
+        cells.append(Cell.from_config([f"seed={seed}"], make_cfg([f"seed={seed}"], glue_dir, tmp_path / "r")))
+    recs = [json.loads(c.record_path.read_text()) for c in cells]
+    assert all(r["status"] == "crashed" for r in recs) and recs[0]["error"] == recs[1]["error"]
+    assert "workers_per_job" in recs[0]["error"] and "\n" not in recs[0]["error"]
+    assert "Tried to allocate 2.00 GiB" in recs[0]["traceback"]  # the details are kept
+    assert list(problems(cells).values()) == [2]
+
+
 def test_nan_loss_is_recorded_as_diverged_not_failed(glue_dir, tmp_path, monkeypatch):
     from stability_bench.recipes.base import Method
     original = Method.loss
