@@ -1,5 +1,6 @@
 """On a CUDA GPU: every recipe trains on MiniLM in fp32 and bf16, the layer-aware recipes on every model family,
-the optimizer and CWGNC equal their CPU reference, ``train.device=auto`` picks the GPU, and a packed job's workers share the GPU.
+the optimizer and CWGNC equal their CPU reference, ``train.device=auto`` picks the GPU, a run out of GPU memory is
+recorded as crashed in one line, and a packed job's workers share the GPU.
 
 Marked ``gpu``: skipped where no CUDA device is visible, and never part of CI's test command.
 """
@@ -116,6 +117,20 @@ def test_deterministic_runs_repeat_bit_for_bit_on_the_gpu(real_glue_dir, tmp_pat
                                tmp_path / str(i))) for i in range(2)]
     assert recs[0]["status"] == "completed" and recs[0]["environment"]["device"].startswith("cuda")
     assert recs[0]["loss_curve"] == recs[1]["loss_curve"] and recs[0]["dev_predictions"] == recs[1]["dev_predictions"]
+
+
+def test_a_run_out_of_gpu_memory_is_crashed_with_one_line_saying_what_to_change(real_glue_dir, tmp_path):
+    free, _ = torch.cuda.mem_get_info()
+    hog = torch.empty(free - (64 << 20), dtype=torch.uint8, device="cuda")  # 64 MiB left: less than MiniLM needs
+    try:
+        with pytest.raises(torch.cuda.OutOfMemoryError):
+            execute(minilm_cfg(["method=cwgnc"], real_glue_dir, tmp_path))
+    finally:
+        del hog
+        torch.cuda.empty_cache()
+    rec = json.loads(next(tmp_path.glob("**/record.json")).read_text())
+    assert rec["status"] == "crashed" and "workers_per_job" in rec["error"]
+    assert "CUDA out of memory" in rec["traceback"]
 
 
 def sweep(tmp_path, *launcher):
