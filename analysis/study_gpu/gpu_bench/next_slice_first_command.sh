@@ -22,7 +22,9 @@ print("python", platform.python_version(), "torch", torch.__version__, "cuda", t
 for p in ("transformers", "tokenizers", "huggingface_hub", "hydra-core", "omegaconf", "datasets", "submitit"):
     print(p, m.version(p))'; } > "$OUT/versions.txt" 2>&1
 cat "$OUT/versions.txt"
-timeout 240 $PY -m pytest -m gpu tests/test_gpu.py -q -p no:cacheprovider -rfEs > "$OUT/gpu_tests.log" 2>&1
+# 54 tests (the first slice's 32 took 111 s): one line per test as it ends (-v), so a log cut by the timeout
+# still says which passed
+timeout 300 $PY -m pytest -m gpu tests/test_gpu.py -v -p no:cacheprovider -rfEs --durations=10 > "$OUT/gpu_tests.log" 2>&1
 echo "gpu tests (exit $?): $(tail -1 "$OUT/gpu_tests.log")   t=$(( $(date +%s) - T0 ))s"
 LEFT=$(( BUDGET - ($(date +%s) - T0) ))
 [ $LEFT -lt 60 ] && LEFT=60
