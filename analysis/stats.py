@@ -49,8 +49,14 @@ def expected_max(values, n_max: int | None = None) -> np.ndarray:
     if big_n == 0:
         return np.array([])
     n_max = n_max or big_n
-    i = np.arange(1, big_n + 1)
-    return np.array([float(np.sum(v * ((i / big_n) ** n - ((i - 1) / big_n) ** n))) for n in range(1, n_max + 1)])
+    q = np.arange(big_n + 1) / big_n  # 0, 1/N, ..., 1
+    power, out = np.ones(big_n + 1), []
+    for _ in range(n_max):
+        # q^n by repeated products, not numpy's **: its vectorised pow differs in the last bit between CPUs (AVX-512
+        # or not), and published tables must regenerate byte for byte anywhere; a product is exact-rounded everywhere
+        power = power * q
+        out.append(float(np.sum(v * np.diff(power))))
+    return np.array(out)
 
 
 def bootstrap_ci(values, statistic: str = "mean", ddof: int = 0, n_resamples: int = 9999,
