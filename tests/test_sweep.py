@@ -142,6 +142,15 @@ def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
     assert (row["runs"], row["seeds"], row["steps"]) == ("2", "2,3", "12")
     assert row["recorded"] == f"{recorded['wall_time_s']:.0f}" and recorded["steps"] == 6  # the count it predicted
 
+    (tmp_path / "empty").mkdir()
+    missing = cli(["model=tiny_random", "seed=1", f"data.glue_dir={tmp_path / 'empty'}",
+                   f"results_dir={tmp_path / 'r'}"] + dry, tmp_path)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines()[-1] == (
+        f"error: data file not found: {tmp_path / 'empty'}/RTE/train.tsv (task rte reads RTE/train.tsv under "
+        "data.glue_dir); nothing was launched")
+    assert files(tmp_path / "r") == before
+
     staged = cli(["model=tiny_random", "method=gu", "task=rte", "seed=1,2", f"data.glue_dir={glue_dir}",
                   f"results_dir={tmp_path / 'r'}"] + dry, tmp_path)  # its stages depend on the model's layers
     assert staged.returncode == 0, staged.stderr[-2000:]

@@ -99,7 +99,10 @@ class ResumableSweeper(BasicSweeper):
         if self.dry_run:
             if pending:
                 from stability_bench.dry_run import report
-                print(report(pending, [configs[i] for i in to_run], [methods[i] for i in to_run]), flush=True)
+                try:  # it reads the training files, where a run would find a missing or malformed one
+                    print(report(pending, [configs[i] for i in to_run], [methods[i] for i in to_run]), flush=True)
+                except UserError as e:
+                    _refuse(str(e))
             _say("dry run: nothing was launched or written")
             return []
         plan.register_cells(cells)
