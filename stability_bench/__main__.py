@@ -21,6 +21,9 @@ def main(cfg) -> str | None:
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if not multirun and hydra_cfg.sweeper.get("dry_run"):  # without -m the sweeper never runs: this would train
+        print("error: hydra.sweeper.dry_run=true tells what a sweep would run: add -m (nothing was run)", file=sys.stderr)
+        sys.exit(2)
     try:
         record = execute(cfg, job_num=hydra_cfg.job.num if multirun else None)
     except UserError as e:

@@ -82,6 +82,14 @@ def test_hydra_errors_are_one_line_naming_the_key_and_the_choices(tmp_path, over
     assert full.returncode != 0 and "Traceback" in full.stderr  # the full text is one variable away
 
 
+def test_a_dry_run_without_multirun_is_refused_not_run(glue_dir, tmp_path):
+    out = cli("model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}",
+              "hydra.sweeper.dry_run=true", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == (
+        "error: hydra.sweeper.dry_run=true tells what a sweep would run: add -m (nothing was run)")
+    assert not (tmp_path / "r").exists()
+
+
 def test_malformed_tsv_is_reported_with_file_and_line(glue_dir, tmp_path):
     (glue_dir / "CoLA" / "train.tsv").write_text("gj04\t1\n")
     out = cli("task=cola", "model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
