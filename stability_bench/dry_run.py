@@ -2,9 +2,9 @@
 
 For the cells a sweep would run, one row per experiment x task x recipe: how many, which seeds, one run's
 optimizer steps and dev evaluations (from the training set's size, when its files are local; else, or for a
-recipe whose stages depend on the model, from a completed run of the row), their sum over the row's runs, and how long the completed
-runs of the same row took (their records' ``wall_time_s``, median; runs that shared a GPU each took longer than
-one alone). What a GPU allocation needs is read off before it is asked for.
+recipe whose stages depend on the model, from a completed run of the row), their sum over the row's runs, and
+how long the completed runs of the same row took (their records' ``wall_time_s``, median; runs that shared a GPU
+each took longer than one alone). What a GPU allocation needs is read off before it is asked for.
 """
 
 from __future__ import annotations
@@ -72,14 +72,15 @@ def report(cells, configs, methods) -> str:
     for cell, cfg, method in zip(cells, configs, methods):
         key = (Path(cell.experiment_dir).name, cell.task, cell.method)
         row = rows.setdefault(key, {"seeds": [], "size": run_size(cfg, method, sizes),
-                                    "dir": Path(cell.experiment_dir) / cell.run_dir})
+                                    "method_dir": cell.record_path.parent.parent})
         row["seeds"].append(cell.seed)
     header = ["experiment", "task", "method", "runs", "seeds", "steps/run", "evals/run", "steps", "recorded s/run"]
     table = [header]
     total_steps, unknown = 0, 0
     for (exp, task, method), row in rows.items():
-        median, n, done_size = recorded(row["dir"].parent)
-        (steps, evals), runs = row["size"] if row["size"][0] is not None else done_size, len(row["seeds"])
+        median, n, done_size = recorded(row["method_dir"])
+        steps, evals = row["size"] if row["size"][0] is not None else done_size
+        runs = len(row["seeds"])
         total_steps += (steps or 0) * runs
         unknown += runs if steps is None else 0
         table.append([exp, task, method, str(runs), seed_ranges(row["seeds"]), _n(steps), _n(evals),
