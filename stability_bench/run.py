@@ -102,10 +102,12 @@ def _model_config(model_yaml: str):
 
 
 def check_model(cfg, method) -> None:
-    """The model can be found (its config, not its weights), its family has the parts the recipe needs, and
-    its position embeddings hold ``data.max_length`` tokens: one line otherwise, before anything is written."""
+    """The model can be found (its config, not its weights), its family has the parts the recipe needs and
+    works in ``train.precision``, and its position embeddings hold ``data.max_length`` tokens: one line
+    otherwise, before anything is written."""
     config = _model_config(OmegaConf.to_yaml(cfg.model, resolve=True))
     families.require(config, method.needs(), f"method={cfg.method.name} (recipe {recipe_of(cfg.method)})")
+    families.check_precision(config, cfg.train.precision, cfg.model.name)
     limit = max_input_length(config)
     if limit is not None and cfg.data.max_length > limit:
         raise ConfigError(f"data.max_length={cfg.data.max_length} is invalid: model '{cfg.model.name}' reads at most "

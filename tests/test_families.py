@@ -88,6 +88,32 @@ def test_a_max_length_the_model_cannot_read_is_refused_before_anything_is_writte
 
 
 @pytest.mark.parametrize("model_type", sorted(TINY))
+def test_bf16_is_refused_exactly_where_transformers_fails_under_bf16_autocast(model_type):
+    """A family's ``no_bf16`` is checked against the installed transformers, on the CPU's bf16 autocast (the same
+    mixed-dtype attention code that failed on the GPU): a declared model type still fails (when transformers
+    fixes it, this says so and the declaration goes), and every other one runs."""
+    model = tiny_model(model_type).eval()
+    declared = model_type in families.family_of(model.config).no_bf16
+    ids = torch.full((2, 12), 5)
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0  # a padded row: the masked fill that overflows
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        if declared:
+            with pytest.raises(RuntimeError, match="BFloat16 without overflow"):
+                model(input_ids=ids, attention_mask=mask)
+        else:
+            assert torch.isfinite(model(input_ids=ids, attention_mask=mask).logits.float()).all()
+
+
+def test_bf16_on_a_model_that_fails_in_it_is_refused_in_one_line_before_anything_is_written(glue_dir, tmp_path):
+    cfg = make_cfg(["task=rte", "train.precision=bf16", *tiny("deberta")], glue_dir, tmp_path / "r")
+    with pytest.raises(ConfigError, match=r"^train.precision=bf16 does not work with model '.*' \(model type "
+                                          r"'deberta'\): transformers' DeBERTa \(v1\) .*; use train.precision=fp32$"):
+        execute(cfg)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY))
 def test_a_family_finds_every_part_of_its_models(model_type):
     model = tiny_model(model_type)
     family = families.family_of(model)

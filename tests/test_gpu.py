@@ -16,6 +16,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from stability_bench import families
+from stability_bench.config import ConfigError
 from stability_bench.optim import AdamW
 from stability_bench.recipes.cwgnc import clip_components
 from stability_bench.run import execute
@@ -61,6 +63,10 @@ def test_every_model_family_trains_on_the_gpu(model_type, precision, glue_dir, t
             continue  # refused on any device (tests/test_families.py)
         cfg = make_cfg([f"method={method}", "task=rte", "data.max_train_samples=16", "train.batch_size=8",
                         "train.device=cuda", f"train.precision={precision}", *tiny(model_type)], glue_dir, tmp_path / "r")
+        if precision == "bf16" and model_type in families.FAMILIES[model_type].no_bf16:
+            with pytest.raises(ConfigError, match="^train.precision=bf16 does not work with model"):
+                execute(cfg)  # transformers' DeBERTa v1 under bf16 autocast (tests/test_families.py)
+            continue
         rec = execute(cfg)
         assert rec["status"] == "completed", (method, rec.get("error"))
         assert rec["environment"]["device"].startswith("cuda") and rec["steps"] >= 2
@@ -120,9 +126,11 @@ def test_deterministic_runs_repeat_bit_for_bit_on_the_gpu(real_glue_dir, tmp_pat
 
 
 def test_a_run_out_of_gpu_memory_is_crashed_with_one_line_saying_what_to_change(real_glue_dir, tmp_path):
+    torch.cuda.empty_cache()  # what earlier tests left in this process's cache would serve the run: free it first
     free, _ = torch.cuda.mem_get_info()
     hog = torch.empty(free - (64 << 20), dtype=torch.uint8, device="cuda")  # 64 MiB left: less than MiniLM needs
     try:
+        assert torch.cuda.memory_reserved() - torch.cuda.memory_allocated() < 64 << 20  # nor is more cached here
         with pytest.raises(torch.cuda.OutOfMemoryError):
             execute(minilm_cfg(["method=cwgnc"], real_glue_dir, tmp_path))
     finally:

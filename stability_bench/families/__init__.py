@@ -77,6 +77,10 @@ class Family:
     # max_position_embeddings rows), "after_padding" (RoBERTa's table, whose ids start after pad_token_id) or
     # "rotary" (computed, no table to run out of)
     positions: str = "absolute"
+    # model types whose transformers code fails under bf16 autocast, and why: refused before a run starts
+    # (tests/test_families.py checks the failure against the installed transformers, so a fix upstream shows)
+    no_bf16: tuple[str, ...] = ()
+    no_bf16_why: str = ""
 
     # -- the parts, as modules -------------------------------------------------------------------------------
     def layer_list(self, model: nn.Module) -> nn.ModuleList:
@@ -162,7 +166,16 @@ def require(model_or_config, needs: set[str], who: str) -> Optional[Family]:
     return family
 
 
+def check_precision(config, precision: str, model_name: str) -> None:
+    """A one-line ConfigError where the model's family declares that its transformers code fails in ``precision``."""
+    model_type = getattr(config, "model_type", None)
+    family = FAMILIES.get(model_type)
+    if precision == "bf16" and family is not None and model_type in family.no_bf16:
+        raise ConfigError(f"train.precision=bf16 does not work with model '{model_name}' (model type {model_type!r}): "
+                          f"{family.no_bf16_why}; use train.precision=fp32")
+
+
 for _info in pkgutil.iter_modules(__path__):  # every module in this package declares a family
     importlib.import_module(f"{__name__}.{_info.name}")
 
-__all__ = ["FAMILIES", "Family", "family_of", "normal_init", "register", "require", "truncated_normal_"]
+__all__ = ["FAMILIES", "Family", "check_precision", "family_of", "normal_init", "register", "require", "truncated_normal_"]
