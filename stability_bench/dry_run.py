@@ -19,20 +19,10 @@ from .records import RECORD_FILE, read_record_checked
 from .train import eval_steps
 
 
-def _train_size(cfg, sizes: dict) -> int | None:
-    if not tasks.uses_local(cfg.task, cfg.data.glue_dir):
-        return None  # hub data: counting it would download it
-    key = (cfg.task.name, cfg.data.glue_dir, str(cfg.task.local))
-    if key not in sizes:
-        sizes[key] = len(tasks.read_local(cfg.task, cfg.data.glue_dir, "train").labels)
-    n = sizes[key]
-    return n if cfg.data.max_train_samples is None else min(n, cfg.data.max_train_samples)
-
-
 def run_size(cfg, method: Method, sizes: dict) -> tuple[int | None, int | None]:
     """(optimizer steps, dev evaluations) of one run of ``cfg``; None for what cannot be known without the model
     (a recipe whose stages depend on its layers) or the data (hub data not downloaded)."""
-    n = _train_size(cfg, sizes)
+    n = tasks.train_size(cfg, sizes)
     if n is None or type(method).stages is not Method.stages:
         return None, None
     t = cfg.train

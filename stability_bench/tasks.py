@@ -162,6 +162,18 @@ def uses_local(task, glue_dir: str | None) -> bool:
     return glue_dir is not None or not task.hub_path or _own_folder(task)
 
 
+def train_size(cfg, sizes: dict) -> int | None:
+    """Training examples a run of ``cfg`` uses (``data.max_train_samples`` applied), counted from its local
+    training file (``sizes`` caches each file's count); None for hub data, which counting would download."""
+    if not uses_local(cfg.task, cfg.data.glue_dir):
+        return None
+    key = (cfg.task.name, cfg.data.glue_dir, str(cfg.task.local))
+    if key not in sizes:
+        sizes[key] = len(read_local(cfg.task, cfg.data.glue_dir, "train").labels)
+    n = sizes[key]
+    return n if cfg.data.max_train_samples is None else min(n, cfg.data.max_train_samples)
+
+
 def load_split(task, glue_dir: str | None, split: str) -> Split:
     return read_local(task, glue_dir, split) if uses_local(task, glue_dir) else load_hub_split(task, split)
 

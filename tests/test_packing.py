@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from stability_bench.config import ConfigError
-from stability_bench.packing import as_container, check_packing, group_runs, run_job
+from stability_bench.packing import as_container, check_packing, group_runs, longest_first, run_job
 from stability_bench.run import execute
 
-from conftest import make_cfg
+from conftest import make_cfg, write_glue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,19 @@ def test_runs_are_grouped_by_count_by_cell_or_all():
             check_packing(bad, 1)
     with pytest.raises(ConfigError, match="workers_per_job"):
         check_packing("seeds", 0)
+
+
+def test_a_job_hands_out_its_runs_by_optimizer_steps_longest_first(tmp_path):
+    """Counted from the training files, as the dry run counts them: CoLA's 120 examples for 2 epochs (30 steps of
+    8) before RTE's 40 for 3 (15), before a capped MRPC run (2); epochs alone would put RTE first. Data that
+    cannot be read (here: a folder that is not there) counts its cap, and is ordered, not refused."""
+    glue = write_glue(tmp_path / "glue", n_train=40)
+    (glue / "CoLA" / "train.tsv").write_bytes((write_glue(tmp_path / "big", n_train=120) / "CoLA" / "train.tsv").read_bytes())
+    cfgs = [make_cfg(o, glue, tmp_path / "r") for o in (
+        ["task=mrpc", "data.max_train_samples=16"], ["task=rte", "train.epochs=3"], ["task=cola", "train.epochs=2"],
+        [f"data.glue_dir={tmp_path / 'nowhere'}", "task=rte", "train.epochs=4", "data.max_train_samples=8"])]
+    runs = [as_container(c) for c in cfgs]
+    assert longest_first(runs) == [2, 1, 3, 0]  # steps 30, 15, 4 (the unreadable one: 4 epochs x 8 of 8), 2
 
 
 def strip(rec):
