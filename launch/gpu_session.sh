@@ -5,9 +5,12 @@
 # sweeps (one after another) in their own session, each later `wait` saves the records into $OUT while they
 # run, and `stop` ends them as SLURM would at a time limit (SIGTERM: running runs record `interrupted`) and
 # saves. No run is cut at a command's boundary; the next session resumes from the saved records (checkpoints stay
-# behind: at 270 MB a MiniLM run they exceed what a command returns, so a stopped run restarts there).
+# behind: at 270 MB a MiniLM run they exceed what a command returns, so a stopped run restarts there). So the
+# last command drains first: `drain SECONDS` starts no new run, lets the runs in flight finish for up to SECONDS
+# (a Mosbach CoLA run on MiniLM takes ~5 minutes under 14 workers), then stops what is left, and saves.
 #   bash launch/gpu_session.sh start SECONDS RECORDS.tar.gz 'SWEEP ARGS' ['SWEEP ARGS' ...]
 #   bash launch/gpu_session.sh wait SECONDS
+#   bash launch/gpu_session.sh drain SECONDS      (in the last command: then as stop)
 #   bash launch/gpu_session.sh stop
 # Each sweep runs: python3 -m stability_bench model=minilm_l6 results_dir=results hydra/launcher=local
 #   hydra.launcher.mps=true SWEEP ARGS -m
@@ -53,10 +56,18 @@ start)
   echo "started $(date -u +%T): $*"
   watch "$LIMIT" ;;
 wait) watch "$2" ;;
+drain)  # no new run starts; the runs in flight finish (up to SECONDS, then as stop) and are saved
+  touch $STATE/stop
+  alive && kill -USR1 "$(cat $STATE/sweep.pid)" 2>/dev/null
+  watch "$2"
+  alive || exit 0
+  kill -TERM "$(cat $STATE/sweep.pid)" 2>/dev/null
+  for _ in $(seq 90); do alive || break; sleep 1; done
+  watch 0 ;;
 stop)
   touch $STATE/stop
   alive && kill -TERM "$(cat $STATE/sweep.pid)" 2>/dev/null
   for _ in $(seq 90); do alive || break; sleep 1; done
   watch 0 ;;
-*) echo "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS | stop" >&2; exit 2 ;;
+*) echo "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS | drain SECONDS | stop" >&2; exit 2 ;;
 esac

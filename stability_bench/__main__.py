@@ -103,6 +103,7 @@ def _from_hydra(e: BaseException) -> bool:
 
 if __name__ == "__main__":
     interrupts.install()
+    interrupts.install_drain()
     full = bool(os.environ.get("HYDRA_FULL_ERROR"))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its multi-line report
     try:

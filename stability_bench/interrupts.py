@@ -1,5 +1,7 @@
 """Ctrl-C and SIGTERM (what SLURM and timeout(1) send): stop, keep every record, say so in one line.
 
+SIGUSR1 drains instead (``install_drain()``): no new run starts, the runs in flight finish.
+
 ``install()`` turns SIGTERM into ``Interrupted`` (a BaseException, like KeyboardInterrupt, so no ``except
 Exception`` swallows it). The run being trained records ``interrupted``; the command prints
 ``interrupted: N completed; re-run the same command to resume`` and exits 130 (SIGINT) or 143 (SIGTERM).
@@ -16,6 +18,7 @@ import sys
 from contextlib import contextmanager
 
 completed = 0  # runs this process (or its packed job's workers) completed; for the closing line
+drain_requested = False  # SIGUSR1 arrived: start no new run; the runs in flight finish and keep their records
 
 
 class Interrupted(BaseException):
@@ -28,6 +31,17 @@ def raise_interrupted(signum, frame):
 
 def install() -> None:
     signal.signal(signal.SIGTERM, raise_interrupted)
+
+
+def _request_drain(signum, frame) -> None:
+    global drain_requested
+    drain_requested = True
+
+
+def install_drain() -> None:
+    """SIGUSR1 drains a sweep (``kill -USR1 <pid>``, ``launch/gpu_session.sh drain``): the sweep and its packed
+    jobs start no new run, and end once the runs in flight have finished; a re-run launches the rest."""
+    signal.signal(signal.SIGUSR1, _request_drain)
 
 
 def exit_code(e: BaseException) -> int:

@@ -9,7 +9,8 @@ uses GPU (w mod count). CPU threads are divided among the workers unless ``train
 
 A stopped job (SIGTERM, Ctrl-C) leaves its finished records intact and its unfinished runs ``interrupted``; a
 killed one (kill -9) leaves them ``running``, which the liveness check turns into ``interrupted``. Either way a
-re-run of the sweep launches only those.
+re-run of the sweep launches only those. A drained job (SIGUSR1 to the sweep) starts no new run and ends once
+the runs in flight have finished: nothing is cut, and the re-run launches the runs it never started.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _label(run: dict) -> str:
             f"{method_dirname(method.get('name'), method_params(method))}/seed{run.get('seed')}")
 
 
-def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) -> None:
+def _worker(wid: int, tasks, results, draining, env: dict[str, str], threads: int | None) -> None:
     """A worker process: imports once, then runs the job's configs until it takes the stop marker."""
     os.environ.update(env)
     import torch
@@ -122,6 +123,7 @@ def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) 
     records.WORKER = wid
     train.SHOW_BAR = False  # many workers share one terminal: progress goes to each run.log and the job's lines
     interrupts.install()  # terminated by the job: the run in hand records "interrupted"
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # a drain is the job's to carry out (a signal sent to the group)
     n_gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     while True:
         try:
@@ -132,6 +134,9 @@ def _worker(wid: int, tasks, results, env: dict[str, str], threads: int | None) 
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             return
         idx, container = item
+        if draining.is_set():  # the job is draining: hand the run back unstarted, then take the next item
+            results.put(("skip", wid, idx, None, None))
+            continue
         results.put(("start", wid, idx, None, None))
         try:
             cfg = OmegaConf.create(container)
@@ -167,7 +172,7 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
     workers = max(1, min(workers, len(runs)))
     threads = max(1, usable_cores() // workers)
     ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
-    tasks, results = ctx.Queue(), ctx.Queue()
+    tasks, results, draining = ctx.Queue(), ctx.Queue(), ctx.Event()
     for q in (tasks, results):  # a job stopped early must not wait to flush runs no worker will take
         q.cancel_join_thread()
     for i in order:
@@ -180,7 +185,7 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
         wenv = {**(env or {}), **mps_env}
 
         def spawn(wid: int):
-            p = ctx.Process(target=_worker, args=(wid, tasks, results, wenv, threads), daemon=True)
+            p = ctx.Process(target=_worker, args=(wid, tasks, results, draining, wenv, threads), daemon=True)
             p.start()
             holding[wid] = None
             return p
@@ -194,6 +199,11 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
         previous = signal.signal(signal.SIGTERM, interrupts.raise_interrupted)
         try:
             while done < len(runs):
+                if interrupts.drain_requested and not draining.is_set():  # SIGUSR1 (interrupts.install_drain)
+                    draining.set()
+                    in_flight = sum(v is not None for v in holding.values())
+                    _say(f"draining: the {in_flight} run(s) in flight finish, the {len(runs) - done - in_flight} "
+                         "not started are left for the next run of the command")
                 try:
                     kind, wid, idx, status, extra = results.get(timeout=2.0)
                 except queue.Empty:
@@ -211,6 +221,10 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
                 if kind == "start":
                     holding[wid] = idx
                     _say(f"worker {wid}: {_label(runs[idx])} started ({done}/{len(runs)} done)")
+                    continue
+                if kind == "skip":  # drained: no record is written, the sweep's re-run launches it
+                    statuses[idx] = "missing"
+                    done += 1
                     continue
                 holding[wid] = None
                 statuses[idx] = status

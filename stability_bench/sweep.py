@@ -139,6 +139,17 @@ def count_line(cells: list[Cell]) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in STATUS_ORDER if counts[s])
 
 
+def record_stamps(cells: list[Cell]) -> list[int | None]:
+    """Each cell's record as it is now (its modification time; None: no record), to tell later which ran."""
+    return [c.record_path.stat().st_mtime_ns if c.record_path.exists() else None for c in cells]
+
+
+def not_started(cells: list[Cell], stamps: list[int | None]) -> list[Cell]:
+    """The cells whose record is as it was at ``stamps`` (a drained sweep left them for its re-run): a run that
+    starts writes its record (``running``) before anything else."""
+    return [c for c, before in zip(cells, stamps) if record_stamps([c])[0] == before]
+
+
 def problems(cells: list[Cell]) -> Counter:
     """Why launched cells did not complete (crashed with which error, diverged, interrupted, or never
     started): each reason with the number of cells it covers."""

@@ -82,3 +82,29 @@ def test_a_gpu_session_stopped_mid_sweep_resumes_elsewhere_from_its_saved_record
             assert old["error"] and new["started_at"] > old["started_at"]  # trained again, from the start
     log = (out_b / "sweep.log").read_text()
     assert f"{sum(s == 'completed' for s in before.values())} completed, {14 - sum(s == 'completed' for s in before.values())} to run" in log
+
+
+@pytest.mark.slow
+def test_a_drained_gpu_session_finishes_its_runs_in_flight_and_starts_no_other(tmp_path, glue_dir):
+    """`drain` (the last command of a session): the runs in flight complete instead of being cut, no run starts
+    after it, the next sweep never starts, and the saved tarball holds exactly what ran."""
+    common = f"data.glue_dir={glue_dir} train.batch_size=4 train.evals_per_epoch=0 hydra.launcher.workers_per_job=2"
+    sweeps = [f"+sweep=table2 seed=range(1,3) train.epochs=100 {common}",
+              f"+sweep=table1 method=devlin task=rte seed=range(1,3) {common}"]
+    a, state, out = host(tmp_path, "a"), tmp_path / "state", tmp_path / "out"
+    print(script(a, "gpu_session.sh", "start", "1", str(tmp_path / "none.tar.gz"), *sweeps, out=out, state=state))
+    table2 = a / "results" / "table2-tiny_random"
+    deadline = time.time() + 240
+    try:
+        while "running" not in statuses(table2).values():
+            assert time.time() < deadline, "the sweep did not get under way in 4 minutes"
+            time.sleep(0.2)
+    finally:  # also when the wait failed: no sweep outlives the test
+        drained = script(a, "gpu_session.sh", "drain", "120", out=out, state=state)
+    assert "sweeps ended" in drained and "sweeps still running" not in drained, drained
+    ran = statuses(table2)
+    assert ran and set(ran.values()) == {"completed"} and len(ran) < 14, ran  # finished, not cut; the rest not started
+    assert not (a / "results" / "table1-tiny_random").exists()  # the next sweep never started
+    assert f"drained: {len(ran)} of 14 launched cells ran, {14 - len(ran)} were not started" in (out / "sweeps.log").read_text()
+    with tarfile.open(out / "records.tar.gz") as tar:
+        assert sum(n.endswith("record.json") for n in tar.getnames()) == len(ran)

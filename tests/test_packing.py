@@ -119,6 +119,36 @@ def test_a_packed_sweep_runs_each_cell_once_and_resumes_after_a_kill(tmp_path):
         assert after[s] == before[s]
 
 
+@pytest.mark.parametrize("packed", [True, False])
+def test_a_drained_sweep_finishes_its_runs_in_flight_and_starts_no_other(tmp_path, packed):
+    """SIGUSR1 to the sweep (what launch/gpu_session.sh drain sends), packed or one run at a time in-process:
+    the runs in flight complete, the others are never started (no record), the sweep says how many of each and
+    exits 0, and the same command runs the rest; nothing is interrupted, nothing runs twice."""
+    glue = write_glue(tmp_path / "glue", n_train=400)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = sweep_cmd(glue, tmp_path / "r", "seed=range(1,7)", "train.epochs=4", "train.batch_size=4")
+    if not packed:
+        cmd = [a for a in cmd if not a.startswith(("hydra/launcher", "hydra.launcher"))]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    recs = lambda: [json.loads(p.read_text()) for p in (tmp_path / "r").glob("**/record.json")]  # noqa: E731
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(r["status"] == "running" for r in recs()):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err[-3000:]
+    ran = {r["seed"]: r for r in recs()}
+    assert 0 < len(ran) < 6 and all(r["status"] == "completed" for r in ran.values()), err[-3000:]
+    assert ("[job] draining: the " in err) == packed
+    assert f"drained: {len(ran)} of 6 launched cells ran, {6 - len(ran)} were not started; run the same command" in err
+
+    rerun = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0 and f"{6 - len(ran)} to run" in rerun.stderr, rerun.stderr[-3000:]
+    after = {r["seed"]: r for r in recs()}
+    assert len(after) == 6 and all(r["status"] == "completed" for r in after.values())
+    assert all(after[s] == r for s, r in ran.items())  # nothing ran twice
+
+
 @pytest.mark.slow
 def test_minilm_runs_packed_equal_the_same_runs_alone(real_glue_dir, tmp_path):
     from hydra import compose, initialize_config_dir

@@ -75,6 +75,7 @@ class ResumableSweeper(BasicSweeper):
         self.dry_run = dry_run
 
     def sweep(self, arguments: List[str]) -> Any:
+        from stability_bench import interrupts
         from stability_bench import sweep as plan
         from stability_bench.config import UserError
         from stability_bench.grid import compose_cells, expand
@@ -121,8 +122,11 @@ class ResumableSweeper(BasicSweeper):
         in_process = type(self.launcher).__name__ == "BasicLauncher"
         size = 1 if in_process else (self.max_batch_size or len(pending))
         returns, start, done = [], time.time(), 0
+        stamps = plan.record_stamps(pending)  # which of them ran, should the sweep be drained
         self.launcher.progress = lambda: plan.count_line(cells)  # for a launcher that reports while it waits
         for i in range(0, len(pending), size):
+            if interrupts.drain_requested:  # SIGUSR1: launch nothing more; what ran keeps its records
+                break
             batch = pending[i:i + size]
             try:
                 results = self.launcher.launch([c.overrides for c in batch], initial_job_idx=i)
@@ -144,6 +148,11 @@ class ResumableSweeper(BasicSweeper):
             done += len(batch)
             eta = (time.time() - start) / done * (len(pending) - done)
             _say(f"{done}/{len(pending)} launched cells done; {plan.count_line(cells)}; eta {eta:.0f}s")
+        left = plan.not_started(pending, stamps) if interrupts.drain_requested else []
+        if left:
+            _say(f"drained: {len(pending) - len(left)} of {len(pending)} launched cells ran, {len(left)} were not "
+                 "started; run the same command again to launch them")
+            pending = [c for c in pending if c not in left]
         _say(f"finished: {plan.count_line(cells)}")
         exps = sorted({c.experiment_dir for c in cells})
         # several experiments (a model or another setting swept): their results_dir holds them all

@@ -2,8 +2,10 @@
 # The first command of the next GPU slice (issue 12's order: verify, then the study, then the benchmarks).
 # Within one 10-minute command: set the host up, record the versions, run the GPU tests that changed since the
 # last slice, then start the rest of the study with launch/gpu_session.sh for the command's remaining time.
-# Continue with `bash launch/gpu_session.sh wait 560` per further command and `bash launch/gpu_session.sh stop`
-# in the last; everything lands in $OUT. The slice of 2026-11-24 ran all 54 GPU tests (52 passed; the two that
+# Continue with `bash launch/gpu_session.sh wait 560` per further command and, in the last, `bash
+# launch/gpu_session.sh wait W; bash launch/gpu_session.sh drain D`: the runs in flight finish instead of being
+# cut; D ≈ 300 s while Mosbach's CoLA runs are in flight (284 s each, median of 17), ≈ 120 s for Table 2's
+# (CWGNC on CoLA: 2,675 steps at ~33 steps/s); W is what the budget leaves. Everything lands in $OUT. The slice of 2026-11-24 ran all 54 GPU tests (52 passed; the two that
 # failed are fixed and are the ones run here) and Table 1 to 323 of 375 runs. What is left (dry runs on the
 # committed records): Table 1's 52 runs (138,835 steps: 8 Mosbach CoLA, 44 Mixout) and Table 2's 175 (468,125).
 # The benchmarks (bench/launch_levers.py, bench/gpu_concurrency.py at K = 8, 12, 16) wait for the slice after the
