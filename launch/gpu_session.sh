@@ -39,6 +39,12 @@ watch() {  # save every 40 s until SECONDS have passed or the sweeps have ended,
   alive && echo "sweeps still running" || { echo "sweeps ended:"; grep -v "^\[job\] worker" $STATE/sweeps.log | tail -4; }
 }
 
+halt() {  # as SLURM at a time limit: SIGTERM (runs in flight record `interrupted`), then save
+  alive && kill -TERM "$(cat $STATE/sweep.pid)" 2>/dev/null
+  for _ in $(seq 90); do alive || break; sleep 1; done
+  watch 0
+}
+
 case "$1" in
 start)
   LIMIT=$2 RECORDS=$3; shift 3
@@ -60,14 +66,9 @@ drain)  # no new run starts; the runs in flight finish (up to SECONDS, then as s
   touch $STATE/stop
   alive && kill -USR1 "$(cat $STATE/sweep.pid)" 2>/dev/null
   watch "$2"
-  alive || exit 0
-  kill -TERM "$(cat $STATE/sweep.pid)" 2>/dev/null
-  for _ in $(seq 90); do alive || break; sleep 1; done
-  watch 0 ;;
+  if alive; then halt; fi ;;
 stop)
   touch $STATE/stop
-  alive && kill -TERM "$(cat $STATE/sweep.pid)" 2>/dev/null
-  for _ in $(seq 90); do alive || break; sleep 1; done
-  watch 0 ;;
+  halt ;;
 *) echo "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS | drain SECONDS | stop" >&2; exit 2 ;;
 esac

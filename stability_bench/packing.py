@@ -90,13 +90,11 @@ def longest_first(runs: list[dict]) -> list[int]:
     """The order a job hands its runs out in: longest first (by ``cost``), so that it ends with short runs and
     its workers finish together rather than one worker finishing a long run alone (e.g. CoLA's 20-epoch runs,
     3.4 times RTE's steps, after RTE's)."""
-    import json
-
     sizes: dict = {}
-    known: dict[str, float] = {}  # a run's length depends on its task, data and training settings, not its seed
+    known: dict[str, float] = {}  # per sweep cell: a run's length does not depend on its seed
     costs = []
     for run in runs:
-        key = json.dumps([run.get("task"), run.get("data"), run.get("train")], sort_keys=True, default=str)
+        key = cell_key(run)
         if key not in known:
             known[key] = cost(run, sizes)
         costs.append(known[key])

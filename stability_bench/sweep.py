@@ -147,7 +147,7 @@ def record_stamps(cells: list[Cell]) -> list[int | None]:
 def not_started(cells: list[Cell], stamps: list[int | None]) -> list[Cell]:
     """The cells whose record is as it was at ``stamps`` (a drained sweep left them for its re-run): a run that
     starts writes its record (``running``) before anything else."""
-    return [c for c, before in zip(cells, stamps) if record_stamps([c])[0] == before]
+    return [c for c, before, now in zip(cells, stamps, record_stamps(cells)) if now == before]
 
 
 def problems(cells: list[Cell]) -> Counter:

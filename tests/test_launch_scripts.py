@@ -37,24 +37,31 @@ def statuses(results: Path) -> dict[str, str]:
     return {str(p.parent.relative_to(results)): json.loads(p.read_text())["status"] for p in results.rglob("record.json")}
 
 
+def when(condition, seconds: int, then):
+    """Poll ``condition`` every 0.2 s (`wait` takes at least 10 s a call: it could miss the moment), then run
+    ``then`` and return its output — also when the condition never came, so that no sweep outlives the test."""
+    deadline = time.time() + seconds
+    try:
+        while not condition():
+            assert time.time() < deadline, f"the sweep did not get under way in {seconds} s"
+            time.sleep(0.2)
+    finally:
+        out = then()
+    return out
+
+
 @pytest.mark.slow
 def test_a_gpu_session_stopped_mid_sweep_resumes_elsewhere_from_its_saved_records(tmp_path, glue_dir):
     # Table 2's runs are 1,000 steps (4-10 s each on a 2-core CPU), so that the stop below finds some completed and
-    # some in flight; polled every 0.2 s, not through `wait` (at least 10 s a call: it could miss that moment).
-    # `start` ran the same watch-and-save loop as `wait` while the sweeps ran.
+    # some in flight. `start` ran the same watch-and-save loop as `wait` while the sweeps ran.
     common = f"data.glue_dir={glue_dir} train.batch_size=4 train.evals_per_epoch=0 hydra.launcher.workers_per_job=2"
     sweeps = [f"+sweep=table1 method=devlin task=rte seed=range(1,3) train.epochs=40 {common}",
               f"+sweep=table2 seed=range(1,3) train.epochs=100 {common}"]
     a, state, out_a = host(tmp_path, "a"), tmp_path / "state", tmp_path / "out_a"
     print(script(a, "gpu_session.sh", "start", "5", str(tmp_path / "none.tar.gz"), *sweeps, out=out_a, state=state))
     table2 = a / "results" / "table2-tiny_random"
-    deadline = time.time() + 360
-    try:
-        while not {"completed", "running"} <= set(statuses(table2).values()):  # the second sweep under way
-            assert time.time() < deadline, "the second sweep did not get under way in 6 minutes"
-            time.sleep(0.2)
-    finally:  # also when the wait failed: no sweep outlives the test
-        stopped = script(a, "gpu_session.sh", "stop", out=out_a, state=state)
+    stopped = when(lambda: {"completed", "running"} <= set(statuses(table2).values()), 360,  # the second sweep under way
+                   lambda: script(a, "gpu_session.sh", "stop", out=out_a, state=state))
     assert "sweeps ended" in stopped
     before = statuses(table2)
     assert set(before.values()) <= {"completed", "interrupted"} and "interrupted" in before.values(), before
@@ -94,13 +101,8 @@ def test_a_drained_gpu_session_finishes_its_runs_in_flight_and_starts_no_other(t
     a, state, out = host(tmp_path, "a"), tmp_path / "state", tmp_path / "out"
     print(script(a, "gpu_session.sh", "start", "1", str(tmp_path / "none.tar.gz"), *sweeps, out=out, state=state))
     table2 = a / "results" / "table2-tiny_random"
-    deadline = time.time() + 240
-    try:
-        while "running" not in statuses(table2).values():
-            assert time.time() < deadline, "the sweep did not get under way in 4 minutes"
-            time.sleep(0.2)
-    finally:  # also when the wait failed: no sweep outlives the test
-        drained = script(a, "gpu_session.sh", "drain", "120", out=out, state=state)
+    drained = when(lambda: "running" in statuses(table2).values(), 240,
+                   lambda: script(a, "gpu_session.sh", "drain", "120", out=out, state=state))
     assert "sweeps ended" in drained and "sweeps still running" not in drained, drained
     ran = statuses(table2)
     assert ran and set(ran.values()) == {"completed"} and len(ran) < 14, ran  # finished, not cut; the rest not started
