@@ -61,8 +61,9 @@ start)
   echo $! > $STATE/runner.pid
   echo "started $(date -u +%T): $*"
   watch "$LIMIT" ;;
-wait) watch "$2" ;;
+wait) watch "${2:?usage: gpu_session.sh wait SECONDS}" ;;
 drain)  # no new run starts; the runs in flight finish (up to SECONDS, then as stop) and are saved
+  : "${2:?usage: gpu_session.sh drain SECONDS}"
   touch $STATE/stop
   alive && kill -USR1 "$(cat $STATE/sweep.pid)" 2>/dev/null
   watch "$2"
