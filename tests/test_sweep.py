@@ -165,6 +165,59 @@ def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
     assert (row["runs"], row["steps/run"], row["evals/run"]) == ("1", str(rec["steps"]), str(len(rec["evals"])))
 
 
+def test_a_reusing_sweep_copies_completed_twins_of_other_experiments_and_trains_the_rest(glue_dir, tmp_path):
+    """hydra.sweeper.reuse=true: a missing cell whose settings equal a completed run of another experiment is
+    copied (record and log, naming where it came from), not trained; other settings, or reuse off, train."""
+    r = tmp_path / "r"
+    args = SWEEP[:-1] + [f"data.glue_dir={glue_dir}", f"results_dir={r}"]
+    assert cli(args + ["seed=1", "experiment=a", "-m"], tmp_path).returncode == 0  # seed 1 of both recipes
+    other_lr = cli(args + ["seed=2", "experiment=c", "train.lr=1e-5", "-m"], tmp_path)  # seed 2, another lr
+    assert other_lr.returncode == 0, other_lr.stderr[-2000:]
+    before = files(r)
+    off = cli(args + ["seed=1,2", "experiment=b", "hydra.sweeper.dry_run=true", "-m"], tmp_path)
+    assert "[sweep] 4 cells: 0 completed, 4 to run" in off.stderr  # off unless asked for
+    dry = cli(args + ["seed=1,2", "experiment=b", "hydra.sweeper.reuse=true", "hydra.sweeper.dry_run=true", "-m"],
+              tmp_path)
+    assert "[sweep] 4 cells: 2 to reuse from a (same settings), 2 to run" in dry.stderr, dry.stderr[-2000:]
+    assert {(row["runs"], row["seeds"]) for row in _rows(dry.stdout).values()} == {("1", "2")}
+    assert files(r) == before
+
+    out = cli(args + ["seed=1,2", "experiment=b", "hydra.sweeper.reuse=true", "-m"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "[sweep] 4 cells: 2 reused from a (same settings), 2 to run" in out.stderr
+    assert "[sweep] finished: 4 completed" in out.stderr
+    for method in ("bias_correction", "cwgnc,grouping=tensor,threshold=0.05"):
+        src, dst = r / "a" / "rte" / method / "seed1", r / "b" / "rte" / method / "seed1"
+        copy, original = json.loads((dst / "record.json").read_text()), json.loads((src / "record.json").read_text())
+        assert copy == {**original, "experiment": "b", "reused_from": f"a/rte/{method}/seed1"}
+        assert (dst / "run.log").read_text() == (src / "run.log").read_text()  # trained once, in a
+        trained = json.loads((r / "b" / "rte" / method / "seed2" / "record.json").read_text())
+        assert "reused_from" not in trained and trained["identity"]["train"]["lr"] != 1e-5  # c's lr is not b's
+    assert {c["run_dir"] for c in json.loads((r / "b" / "sweep.json").read_text())["cells"]} == {
+        f"rte/{m}/seed{s}" for m in ("bias_correction", "cwgnc,grouping=tensor,threshold=0.05") for s in (1, 2)}
+    again = cli(args + ["seed=1,2", "experiment=b", "hydra.sweeper.reuse=true", "-m"], tmp_path)
+    assert "all cells are complete" in again.stderr
+
+
+@pytest.mark.slow  # two dry runs over the GPU study's records with MiniLM (about 15 s)
+def test_the_dry_runs_quoted_in_readme_are_what_the_committed_gpu_records_give(real_glue_dir, tmp_path):
+    import re
+    import tarfile
+    root = Path(__file__).resolve().parent.parent
+    with tarfile.open(root / "analysis" / "study_gpu" / "records.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    readme = " ".join((root / "README.md").read_text().split())
+    args = ["model=minilm_l6", f"data.glue_dir={real_glue_dir}", f"results_dir={tmp_path / 'results'}",
+            "hydra.sweeper.dry_run=true", "-m"]
+    table1 = cli(["+sweep=table1"] + args, tmp_path)
+    assert table1.returncode == 0, table1.stderr[-2000:]
+    for line in (table1.stderr + table1.stdout).splitlines():
+        assert " ".join(line.split()) in readme, line
+    table2 = cli(["+sweep=table2", "hydra.sweeper.reuse=true"] + args, tmp_path)
+    said = re.search(r"\[sweep\] 175 cells: .*", table2.stderr)
+    assert said and " ".join(said.group(0).split()) in readme, table2.stderr[-2000:]
+
+
 def test_seed_ranges_are_written_compactly():
     from stability_bench.dry_run import seed_ranges
     assert seed_ranges([5, 1, 2, 3, 7, 9, 10, 11, 12]) == "1-3,5,7,9-12"

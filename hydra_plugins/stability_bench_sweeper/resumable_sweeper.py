@@ -25,6 +25,7 @@ class ResumableSweeperConf:
     _target_: str = "hydra_plugins.stability_bench_sweeper.resumable_sweeper.ResumableSweeper"
     max_batch_size: Optional[int] = None  # jobs handed to the launcher at once (None: all)
     dry_run: bool = False  # tell what would run (cells, steps, recorded times); launch and write nothing
+    reuse: bool = False  # copy a missing cell's completed twin from another experiment (stability_bench.reuse)
     params: Optional[Dict[str, str]] = None
 
 
@@ -70,9 +71,10 @@ def _check_launcher(launcher) -> None:
 
 
 class ResumableSweeper(BasicSweeper):
-    def __init__(self, max_batch_size: Optional[int], params: Optional[Dict[str, str]] = None, dry_run: bool = False):
+    def __init__(self, max_batch_size: Optional[int], params: Optional[Dict[str, str]] = None, dry_run: bool = False,
+                 reuse: bool = False):
         super().__init__(max_batch_size, params)
-        self.dry_run = dry_run
+        self.dry_run, self.reuse = dry_run, reuse
 
     def sweep(self, arguments: List[str]) -> Any:
         from stability_bench import interrupts
@@ -93,9 +95,19 @@ class ResumableSweeper(BasicSweeper):
             _refuse(str(e))
         cells = [plan.Cell.from_config(o, cfg) for o, cfg in zip(grid, configs)]
         statuses = plan.statuses(cells)
-        to_run = [i for i, (cfg, s) in enumerate(zip(configs, statuses)) if cfg.force or s in plan.TO_RUN]
+        twins = {}  # cell index -> the record of a completed run with its settings in another experiment
+        if self.reuse:
+            from stability_bench import reuse
+            twins = {i: src for i, (cfg, s) in enumerate(zip(configs, statuses))
+                     if s == "missing" and not cfg.force and (src := reuse.source(cells[i], cfg))}
+        to_run = [i for i, (cfg, s) in enumerate(zip(configs, statuses))
+                  if (cfg.force or s in plan.TO_RUN) and i not in twins]
         pending = [cells[i] for i in to_run]
         done_or_live = ", ".join(f"{statuses.count(s)} {s}" for s in ("completed", "running") if statuses.count(s))
+        if twins:
+            sources = sorted({src.parents[3].name for src in twins.values()})
+            done_or_live += (f"{', ' if done_or_live else ''}{len(twins)} {'to reuse' if self.dry_run else 'reused'} "
+                             f"from {', '.join(sources)} (same settings)")
         _say(f"{len(cells)} cells: {done_or_live or '0 completed'}, {len(pending)} to run")
         if self.dry_run:
             if pending:
@@ -107,6 +119,10 @@ class ResumableSweeper(BasicSweeper):
             _say("dry run: nothing was launched or written")
             return []
         plan.register_cells(cells)
+        for i, src in twins.items():
+            # copied, or a process that started the cell meanwhile has it: either way not launched here
+            if reuse.adopt(cells[i], src):
+                statuses[i] = "completed"
         if not pending:
             if statuses.count("completed") == len(cells):
                 _say("all cells are complete; nothing to do (force=true re-runs them)")

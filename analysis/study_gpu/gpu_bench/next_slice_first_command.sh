@@ -7,7 +7,8 @@
 # cut; D ≈ 300 s while Mosbach's CoLA runs are in flight (284 s each, median of 17), ≈ 120 s for Table 2's
 # (CWGNC on CoLA: 2,675 steps at ~33 steps/s); W is what the budget leaves. Everything lands in $OUT. The slice of 2026-11-24 ran all 54 GPU tests (52 passed; the two that
 # failed are fixed and are the ones run here) and Table 1 to 323 of 375 runs. What is left (dry runs on the
-# committed records): Table 1's 52 runs (138,835 steps: 8 Mosbach CoLA, 44 Mixout) and Table 2's 175 (468,125).
+# committed records): Table 1's 52 runs (138,835 steps: 8 Mosbach CoLA, 44 Mixout) and Table 2's 150 (401,250;
+# with hydra.sweeper.reuse=true its threshold-0.05 row is copied from Table 1's CWGNC CoLA runs, not trained).
 # The benchmarks (bench/launch_levers.py, bench/gpu_concurrency.py at K = 8, 12, 16) wait for the slice after the
 # study, `benchmarks_after_study.sh`: nothing they measure may change how the study's remaining runs train, which
 # must be the loop its 323 completed runs used.
@@ -35,4 +36,4 @@ echo "gpu tests (exit $?): $(tail -1 "$OUT/gpu_tests.log")   t=$(( $(date +%s) -
 LEFT=$(( BUDGET - ($(date +%s) - T0) ))
 [ $LEFT -lt 60 ] && LEFT=60
 exec bash launch/gpu_session.sh start $LEFT analysis/study_gpu/records.tar.gz \
-  '+sweep=table1 hydra.launcher.workers_per_job=14' '+sweep=table2 hydra.launcher.workers_per_job=14'
+  '+sweep=table1 hydra.launcher.workers_per_job=14' '+sweep=table2 hydra.launcher.workers_per_job=14 hydra.sweeper.reuse=true'
