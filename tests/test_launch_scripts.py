@@ -24,9 +24,9 @@ def host(tmp_path: Path, name: str) -> Path:
     return root
 
 
-def script(root: Path, name: str, *args, out: Path, state: Path, timeout: int = 240) -> str:
+def script(root: Path, name: str, *args, out: Path, state: Path, timeout: int = 240, **env: str) -> str:
     env = {**os.environ, "OUT": str(out), "GPU_SESSION_STATE": str(state), "SKIP_SETUP": "1",
-           "PY": sys.executable, "MODEL": "tiny_random"}
+           "PY": sys.executable, "MODEL": "tiny_random", **env}
     done = subprocess.run(["bash", str(root / "launch" / name), *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -110,3 +110,28 @@ def test_a_drained_gpu_session_finishes_its_runs_in_flight_and_starts_no_other(t
     assert f"drained: {len(ran)} of 14 launched cells ran, {14 - len(ran)} were not started" in (out / "sweeps.log").read_text()
     with tarfile.open(out / "records.tar.gz") as tar:
         assert sum(n.endswith("record.json") for n in tar.getnames()) == len(ran)
+
+
+@pytest.mark.slow
+def test_a_gpu_slice_cut_at_its_end_resumes_and_a_draining_slice_lets_its_runs_finish(tmp_path, glue_dir):
+    """The one-command form: a slice whose time runs out stops its runs in flight (`interrupted`, exit 0); the
+    next, with DRAIN, resumes from the tarball, lets the runs in flight finish and starts no other after it."""
+    # 4,800-step runs (15-25 s each on a 2-core CPU): the first slice's end and the second's drain both
+    # come while runs are in flight
+    args = ["+sweep=table2", "seed=range(1,3)", "train.epochs=1200", f"data.glue_dir={glue_dir}", "train.batch_size=4",
+            "train.evals_per_epoch=0", "hydra.launcher.workers_per_job=2"]
+    a, out_a, state = host(tmp_path, "a"), tmp_path / "out_a", tmp_path / "state"
+    cut = script(a, "gpu_slice.sh", "25", str(tmp_path / "none.tar.gz"), *args, out=out_a, state=state)
+    assert "stopped at the slice's end" in cut, cut
+    first = statuses(a / "results" / "table2-tiny_random")
+    assert "interrupted" in first.values() and set(first.values()) <= {"completed", "interrupted"}, first  # none lost
+
+    b, out_b = host(tmp_path, "b"), tmp_path / "out_b"
+    t0 = time.time()  # DRAIN: no run starts after the slice's 30th second
+    drained = script(b, "gpu_slice.sh", "210", str(out_a / "records.tar.gz"), *args, out=out_b, state=state, DRAIN="180")
+    assert time.time() - t0 < 200 and "draining after" in drained and "stopped at" not in drained, drained
+    second = statuses(b / "results" / "table2-tiny_random")
+    assert second and set(second.values()) == {"completed"} and set(first) <= set(second), second
+    assert len(second) < 14 and f"drained: {len(second)} of 14 launched cells ran" in (out_b / "sweep.log").read_text()
+    with tarfile.open(out_b / "records.tar.gz") as tar:
+        assert sum(n.endswith("record.json") for n in tar.getnames()) == len(second)
