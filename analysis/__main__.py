@@ -219,6 +219,11 @@ def main(argv=None) -> int:
     counts = runs["status"].value_counts().to_dict()
     print(f"{len(runs)} runs ({', '.join(f'{v} {k}' for k, v in counts.items())}); {len(skipped)} files skipped; "
           f"wrote {len(sum(written.values(), []))} files to {args.out} in {time.time() - t0:.1f}s")
+    reused = runs["reused_from"].dropna() if "reused_from" in runs else []
+    if len(reused):
+        sources = sorted({str(r).split("/")[0] for r in reused})
+        print(f"note: {len(reused)} runs are copies of runs of {', '.join(sources)} (hydra.sweeper.reuse; "
+              "runs.csv's reused_from names each one's original)")
     if counts.get("running"):
         # records copied from a GPU host or a killed job still say running; only the status command asks
         print(f"note: {counts['running']} records say running, as written; python -m stability_bench.status "

@@ -23,7 +23,8 @@ from .paper import FIXED_FAILURE_THRESHOLDS
 COLUMNS = ["experiment", "task", "model", "method", "params", "seed", "init_seed", "data_seed",
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
            "precision", "run_dir"]
-OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep", "label", "task_label"]  # absent from older runs.csv files
+OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep", "label", "task_label",
+            "reused_from"]  # absent from older runs.csv files
 FRACTIONS = (0.1, 0.25, 0.33, 0.5, 0.75)  # of training, for early failure detection
 
 
@@ -76,6 +77,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
         "train_time_s": rec.get("train_time_s"),
         "label": rec["method"].get("label") if isinstance(rec["method"], dict) else None,  # the preset's own
         "sweep": rec.get("sweep") or ((rec.get("config") or {}).get("sweep") or {}).get("name"),
+        "reused_from": rec.get("reused_from"),  # a copy of another experiment's run (hydra.sweeper.reuse)
         **{f"param.{k}": v for k, v in sorted(params.items())},
     }
 

@@ -198,6 +198,15 @@ def test_a_reusing_sweep_copies_completed_twins_of_other_experiments_and_trains_
     again = cli(args + ["seed=1,2", "experiment=b", "hydra.sweeper.reuse=true", "-m"], tmp_path)
     assert "all cells are complete" in again.stderr
 
+    tables = subprocess.run([sys.executable, "-m", "analysis", str(r / "b"), "--out", str(tmp_path / "t"),
+                             "--no-figures", "--no-aso"], capture_output=True, text=True, timeout=300)
+    assert tables.returncode == 0, tables.stderr[-2000:]
+    assert "note: 2 runs are copies of runs of a (hydra.sweeper.reuse" in tables.stdout
+    import pandas as pd
+    runs = pd.read_csv(tmp_path / "t" / "runs.csv")
+    assert sorted(runs["reused_from"].dropna()) == [f"a/rte/{m}/seed1" for m in ("bias_correction",
+                                                                                 "cwgnc,grouping=tensor,threshold=0.05")]
+
 
 @pytest.mark.slow  # two dry runs over the GPU study's records with MiniLM (about 15 s)
 def test_the_dry_runs_quoted_in_readme_are_what_the_committed_gpu_records_give(real_glue_dir, tmp_path):
