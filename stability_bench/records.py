@@ -106,7 +106,7 @@ class Record:
     traceback: str | None = None  # crashed: where
     wall_time_s: float | None = None  # from the start of data loading to the record's last write
     finished_at: str | None = None
-    reused_from: str | None = None  # a copy of this run (hydra.sweeper.reuse): <experiment>/<run dir> that trained it
+    reused_from: str | None = None  # this record is a copy (hydra.sweeper.reuse): <experiment>/<run dir> of the run that trained it
 
     def to_dict(self) -> dict:
         d = asdict(self)
