@@ -14,20 +14,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from omegaconf import OmegaConf, open_dict
-
 from .claims import claim
+from .packing import as_container
 from .records import RECORD_FILE, identity, identity_diff, read_record_checked, write_record
 
 COPIED = ("run.log",)  # beside the record; a component-statistics file is copied when the record names one
-
-
-def cell_identity(cfg) -> dict:
-    """The identity a cell's run would record (its config composed for the sweep, Hydra's node dropped)."""
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    return identity(OmegaConf.to_container(cfg, resolve=True))
 
 
 def source(cell, cfg) -> Path | None:
@@ -43,7 +34,7 @@ def source(cell, cfg) -> Path | None:
         rec, _ = read_record_checked(path)  # a corrupt record is no source
         if not rec or rec["status"] != "completed":
             continue
-        ident = ident or cell_identity(cfg)
+        ident = ident or identity(as_container(cfg))  # what the cell's run would record
         if not identity_diff(rec.get("identity") or {}, ident):
             return path
     return None
