@@ -37,6 +37,11 @@ def statuses(results: Path) -> dict[str, str]:
     return {str(p.parent.relative_to(results)): json.loads(p.read_text())["status"] for p in results.rglob("record.json")}
 
 
+def packed(glue_dir: Path) -> str:
+    """The rehearsals' settings: the fixture's GLUE files, small batches, no evaluations but the last, 2 workers."""
+    return f"data.glue_dir={glue_dir} train.batch_size=4 train.evals_per_epoch=0 hydra.launcher.workers_per_job=2"
+
+
 def when(condition, seconds: int, then):
     """Poll ``condition`` every 0.2 s (`wait` takes at least 10 s a call: it could miss the moment), then run
     ``then`` and return its output — also when the condition never came, so that no sweep outlives the test."""
@@ -54,7 +59,7 @@ def when(condition, seconds: int, then):
 def test_a_gpu_session_stopped_mid_sweep_resumes_elsewhere_from_its_saved_records(tmp_path, glue_dir):
     # Table 2's runs are 1,000 steps (4-10 s each on a 2-core CPU), so that the stop below finds some completed and
     # some in flight. `start` ran the same watch-and-save loop as `wait` while the sweeps ran.
-    common = f"data.glue_dir={glue_dir} train.batch_size=4 train.evals_per_epoch=0 hydra.launcher.workers_per_job=2"
+    common = packed(glue_dir)
     sweeps = [f"+sweep=table1 method=devlin task=rte seed=range(1,3) train.epochs=40 {common}",
               f"+sweep=table2 seed=range(1,3) train.epochs=100 {common}"]
     a, state, out_a = host(tmp_path, "a"), tmp_path / "state", tmp_path / "out_a"
@@ -95,7 +100,7 @@ def test_a_gpu_session_stopped_mid_sweep_resumes_elsewhere_from_its_saved_record
 def test_a_drained_gpu_session_finishes_its_runs_in_flight_and_starts_no_other(tmp_path, glue_dir):
     """`drain` (the last command of a session): the runs in flight complete instead of being cut, no run starts
     after it, the next sweep never starts, and the saved tarball holds exactly what ran."""
-    common = f"data.glue_dir={glue_dir} train.batch_size=4 train.evals_per_epoch=0 hydra.launcher.workers_per_job=2"
+    common = packed(glue_dir)
     sweeps = [f"+sweep=table2 seed=range(1,3) train.epochs=100 {common}",
               f"+sweep=table1 method=devlin task=rte seed=range(1,3) {common}"]
     a, state, out = host(tmp_path, "a"), tmp_path / "state", tmp_path / "out"
@@ -118,8 +123,7 @@ def test_a_gpu_slice_cut_at_its_end_resumes_and_a_draining_slice_lets_its_runs_f
     next, with DRAIN, resumes from the tarball, lets the runs in flight finish and starts no other after it."""
     # 4,800-step runs (15-25 s each on a 2-core CPU): the first slice's end and the second's drain both
     # come while runs are in flight
-    args = ["+sweep=table2", "seed=range(1,3)", "train.epochs=1200", f"data.glue_dir={glue_dir}", "train.batch_size=4",
-            "train.evals_per_epoch=0", "hydra.launcher.workers_per_job=2"]
+    args = ["+sweep=table2", "seed=range(1,3)", "train.epochs=1200", *packed(glue_dir).split()]
     a, out_a, state = host(tmp_path, "a"), tmp_path / "out_a", tmp_path / "state"
     cut = script(a, "gpu_slice.sh", "25", str(tmp_path / "none.tar.gz"), *args, out=out_a, state=state)
     assert "stopped at the slice's end" in cut, cut
