@@ -197,6 +197,13 @@ def test_a_reusing_sweep_copies_completed_twins_of_other_experiments_and_trains_
         f"rte/{m}/seed{s}" for m in ("bias_correction", "cwgnc,grouping=tensor,threshold=0.05") for s in (1, 2)}
     again = cli(args + ["seed=1,2", "experiment=b", "hydra.sweeper.reuse=true", "-m"], tmp_path)
     assert "all cells are complete" in again.stderr
+    corrupt = r / "a" / "rte" / "bias_correction" / "seed1" / "record.json"
+    corrupt.write_text(corrupt.read_text()[:100])  # truncated: no source, and left as it is
+    dry = cli(args + ["seed=1", "experiment=d", "hydra.sweeper.reuse=true", "hydra.sweeper.dry_run=true", "-m"],
+              tmp_path)
+    # bias_correction from b (a's is corrupt), CWGNC from a (the first in name order)
+    assert "[sweep] 2 cells: 2 to reuse from a, b (same settings), 0 to run" in dry.stderr, dry.stderr[-2000:]
+    assert len(corrupt.read_text()) == 100
 
     tables = subprocess.run([sys.executable, "-m", "analysis", str(r / "b"), "--out", str(tmp_path / "t"),
                              "--no-figures", "--no-aso"], capture_output=True, text=True, timeout=300)
