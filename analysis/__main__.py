@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import aggregate, declared, figures, paper, report, tables
+from . import aggregate, baselines, declared, figures, paper, report, tables
 from .load import AnalysisError, Examples, load_runs, mixed_precision, read_examples, read_runs_csv, write_examples
 from .outputs import OutputError, staged
 
@@ -39,13 +39,12 @@ STATS_LEGEND = [
 ]
 
 
-DEFAULT_BASELINE = "bias_correction"  # the paper's Table 1 baseline; an experiment without it gets no comparisons
-
-
-def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str, names: dict[str, str] | None = None) -> str:
+def stats_markdown(comp: pd.DataFrame, rule: str, names: dict[str, str] | None = None) -> str:
     lines = ["# Statistics beyond the paper", "",
-             f"Each recipe against the baseline recipe `{baseline}`, per experiment and task; metric values in "
-             f"percentage points; {tables.RULE_TEXT[rule]}.", "", *STATS_LEGEND, ""]
+             "Each recipe against its experiment's baseline cell, per experiment and task (named above each "
+             "comparison: the `baseline` of the declared table that shows the experiment, else `bias_correction`; "
+             f"or `--baseline`); metric values in percentage points; {tables.RULE_TEXT[rule]}.", "",
+             *STATS_LEGEND, ""]
 
     def p(x):
         return "–" if pd.isna(x) else f"{x:.3g}"
@@ -68,9 +67,9 @@ def stats_markdown(comp: pd.DataFrame, baseline: str, rule: str, names: dict[str
                          f"{tables.pp(r['std'])} | {ci(r['std_ci_low'], r['std_ci_high'])} | "
                          f"{ci(r['std_mb_low'], r['std_mb_high'])} | {r['n_failed']}/{r['n']} | "
                          f"{ci(r['failed_ci_low'], r['failed_ci_high'])} | {single(r['n_single_class'])}/{r['n']} |")
-        others = g[g["method"] != baseline]
+        others = g[~g["is_baseline"].astype(bool)]
         if len(others) and others["prob_superiority"].notna().any():
-            lines += ["", f"Against `{baseline}`:", "",
+            lines += ["", f"Against `{g['baseline'].dropna().iloc[0]}`:", "",
                       "| Recipe | P(A>B) [CI] | Cliff's δ | ε_min | p BF | p MW | p Fisher | p Wilcoxon (pairs) |",
                       "|---|---|---|---|---|---|---|---|"]
             for _, r in others.iterrows():
@@ -116,9 +115,10 @@ def seed_variance_markdown(split: pd.DataFrame, names: dict[str, str] | None = N
     return "\n".join(lines) + "\n"
 
 
-def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, root: Path | None,
+def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: dict | None, root: Path | None,
             make_figures: bool = True, n_resamples: int = 9999, examples: Examples | None = None,
             aso: bool = True, extra_tables: Path | None = None) -> dict[str, list[str]]:
+    """``baseline``: ``baselines.choose``'s answer; None: the declared tables' baselines."""
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[str]] = {}
     runs.to_csv(out / "runs.csv", index=False)
@@ -127,6 +127,8 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
     summary = aggregate.summarize(runs, rule, ddof)
     summary.to_csv(out / "summary.csv", index=False)
     specs = declared.load_specs(extra_tables)
+    if baseline is None:
+        baseline = baselines.choose(runs, None, baselines.table_baselines(runs, specs))
     for spec in specs:
         md, tex, csv = tables.render(spec, declared.select(summary, spec, specs), rule, ddof)
         if md:
@@ -137,7 +139,7 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: str, 
     comp.to_csv(out / "stats.csv", index=False)
     split = aggregate.seed_variance(runs)
     names = paper.recorded_task_labels(runs)
-    text = stats_markdown(comp, baseline, rule, names)
+    text = stats_markdown(comp, rule, names)
     if not split.empty:
         split.to_csv(out / "seed_variance.csv", index=False)
         text += "\n" + seed_variance_markdown(split, names)
@@ -171,8 +173,10 @@ def main(argv=None) -> int:
                     help="failed-run rule: majority baseline from dev labels (default) or the authors' fixed thresholds")
     ap.add_argument("--std", choices=("population", "sample"), default="population",
                     help="population std (ddof=0, the authors' numpy default) or sample std (ddof=1)")
-    ap.add_argument("--baseline", help=f"recipe the statistical tests compare against (default: {DEFAULT_BASELINE}, "
-                    "where the runs have it)")
+    ap.add_argument("--baseline", action="append", metavar="[EXPERIMENT/]RECIPE[,KEY=VALUE...]",
+                    help="the cell the statistical tests compare against (repeatable: per experiment and task, the "
+                    "first that names one cell there; default: the declared tables' baseline, else "
+                    f"{baselines.DEFAULT}; analysis/baselines.py)")
     ap.add_argument("--no-figures", action="store_true")
     ap.add_argument("--tables", type=Path, help="a directory of more table declarations (<name>.yaml; see analysis/declared.py)")
     ap.add_argument("--no-aso", action="store_true", help="skip almost stochastic order")
@@ -199,10 +203,11 @@ def main(argv=None) -> int:
     if runs.empty:
         print("error: no usable records", file=sys.stderr)
         return 2
-    recipes = sorted(runs["method"].astype(str).unique())
-    if args.baseline is not None and args.baseline not in recipes:
-        print(f"error: --baseline {args.baseline} is not a recipe of these runs; choose one of {', '.join(recipes)}",
-              file=sys.stderr)
+    try:
+        specs = declared.load_specs(args.tables)
+        chosen = baselines.choose(runs, args.baseline, baselines.table_baselines(runs, specs))
+    except (AnalysisError, declared.TableError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     for line in mixed_precision(runs):
         print(f"warning: {line}", file=sys.stderr)
@@ -210,7 +215,7 @@ def main(argv=None) -> int:
         with staged(args.out) as stage:
             if skipped:
                 pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(stage / "skipped.csv", index=False)
-            written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, args.baseline or DEFAULT_BASELINE,
+            written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, chosen,
                               args.results, not args.no_figures, examples=examples, aso=not args.no_aso,
                               extra_tables=args.tables)
     except (OutputError, declared.TableError, OSError) as e:

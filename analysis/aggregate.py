@@ -46,18 +46,22 @@ def _pairs(r: pd.DataFrame, base: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     return m["metric"].astype(float).to_numpy(), m["metric_base"].astype(float).to_numpy()
 
 
-def compare(runs: pd.DataFrame, baseline: str, rule: str = "majority", ddof: int = 0,
+def compare(runs: pd.DataFrame, baselines: dict, rule: str = "majority", ddof: int = 0,
             n_resamples: int = 9999, examples=None, aso: bool = True) -> pd.DataFrame:
     """Per (experiment, task, model) and recipe: intervals of Mean and Std (seeds only; seeds and dev examples
-    when the predictions are at hand), the failed-run rate with its Wilson interval, and against the baseline
-    recipe: effect sizes (P(A>B), Cliff's delta, ASO's epsilon_min), unpaired tests (Brown-Forsythe,
+    when the predictions are at hand), the failed-run rate with its Wilson interval, and against the group's
+    baseline cell (``baselines``: (experiment, task, model) -> ``baselines.Cell``, possibly of another
+    experiment): effect sizes (P(A>B), Cliff's delta, ASO's epsilon_min), unpaired tests (Brown-Forsythe,
     Mann-Whitney, Fisher on failed counts) and the paired Wilcoxon test, each p-value also Holm-adjusted over
     the experiment's comparisons (its table)."""
     fcol = failed_column(rule)
     done = runs[runs["status"] == "completed"]
+    params_str = done["params"].astype(str)
     out = []
     for (exp, task, model), g in done.groupby(["experiment", "task", "model"], sort=True):
-        base = g[g["method"] == baseline]
+        cell = baselines.get((exp, task, model))
+        base = done[(done["experiment"] == cell.experiment) & (done["task"] == task) & (done["model"] == model)
+                    & (done["method"] == cell.method) & (params_str == cell.params)] if cell else done.iloc[0:0]
         b = base["metric"].astype(float).to_numpy()
         labels = examples.labels.get((exp, task)) if examples is not None else None
         for (method, params), r in g.groupby(["method", "params"], sort=True):
@@ -68,7 +72,7 @@ def compare(runs: pd.DataFrame, baseline: str, rule: str = "majority", ddof: int
             multi = {"mean": (np.nan, np.nan), "std": (np.nan, np.nan)}
             if labels is not None and preds and all(p is not None and len(p) == len(labels) for p in preds):
                 multi = stats.multi_bootstrap(np.stack(preds), labels, r["metric_name"].iloc[0], ddof=ddof)
-            is_base = method == baseline
+            is_base = cell is not None and (exp, method, str(params)) == (cell.experiment, cell.method, cell.params)
             n_failed = int(r[fcol].astype(bool).sum())
             failed_ci = stats.wilson(n_failed, len(v))
             row = {
@@ -78,7 +82,7 @@ def compare(runs: pd.DataFrame, baseline: str, rule: str = "majority", ddof: int
                 "std": float(np.std(v, ddof=ddof)), "std_ci_low": std_ci[0], "std_ci_high": std_ci[1],
                 "std_mb_low": multi["std"][0], "std_mb_high": multi["std"][1],
                 "n_failed": n_failed, "failed_ci_low": failed_ci[0], "failed_ci_high": failed_ci[1],
-                "n_single_class": n_single_class(r), "baseline": baseline,
+                "n_single_class": n_single_class(r), "baseline": cell.name(exp) if cell else None, "is_baseline": is_base,
                 "label": r["label"].iloc[0] if "label" in r else None,
             }
             compared = not is_base and len(b) > 0

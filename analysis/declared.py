@@ -7,7 +7,9 @@ Keys: ``title``, ``caption`` and ``tex_comment`` (with ``{experiment}``, ``{mode
 ``*``); ``sweep`` (only experiments whose records name this sweep); ``where`` (column = value filters, e.g.
 ``{method: cwgnc, task: cola}``); ``leave_to`` (tables whose experiments this one leaves out); ``value_notes``
 (``[{at_least: x, note: " (…)"}]`` after a parameter value); ``axis_label``, ``log_axis`` (its figure);
-``paper`` (``source`` and, per recipe, the ``params`` its row is for and ``<task>: [Std, Mean, Max]``).
+``paper`` (``source`` and, per recipe, the ``params`` its row is for and ``<task>: [Std, Mean, Max]``);
+``baseline`` (the cell the statistics compare its experiments' recipes against, ``RECIPE[,KEY=VALUE...]``:
+analysis/baselines.py).
 A parameter table shows an experiment only where that parameter takes several values.
 """
 
@@ -22,7 +24,7 @@ import yaml
 
 BUILT_IN = Path(__file__).resolve().parent / "declared_tables"
 KEYS = {"title", "caption", "tex_comment", "rows", "row_header", "experiments", "sweep", "where", "leave_to",
-        "value_notes", "axis_label", "log_axis", "paper"}
+        "value_notes", "axis_label", "log_axis", "paper", "baseline"}
 
 
 class TableError(ValueError):
@@ -45,6 +47,7 @@ class TableSpec:
     axis_label: str | None = None
     log_axis: bool = False
     paper: dict = field(default_factory=dict)
+    baseline: str | None = None
 
     @property
     def param(self) -> str | None:
@@ -79,6 +82,14 @@ def load_specs(extra: Path | None = None) -> list[TableSpec]:
         rows = data.get("rows", "recipe")
         if rows != "recipe" and not str(rows).startswith("param."):
             raise TableError(f"{path}: rows={rows} is invalid: use recipe or param.<key>")
+        baseline = data.get("baseline")
+        if baseline is not None:
+            from .baselines import parse  # it reads the declarations: imported here, not at the top
+            from .load import AnalysisError
+            try:
+                parse(baseline if isinstance(baseline, str) else "", f"{path}: baseline")
+            except AnalysisError as e:
+                raise TableError(str(e)) from None
         specs.append(TableSpec(name=name, **data))
     return specs
 

@@ -58,13 +58,24 @@ def recipe_label(method: str, params: str, labels: dict | None = None) -> str:
     return (labels or {}).get((method, params), NAMES.get(method, method))
 
 
+def params_key(params) -> tuple:
+    """Sort key of a params string: numbers by value (threshold=5 before threshold=100000), other values as text."""
+    def value(v: str):
+        try:
+            return (0, float(v), "")
+        except ValueError:
+            return (1, 0.0, v)
+    return tuple((k, value(v)) for k, _, v in (p.partition("=") for p in str(params).split(",") if p))
+
+
 def paper_order(df: pd.DataFrame) -> pd.DataFrame:
-    """Experiments alphabetically, then tasks and recipes in the paper's order (others after, alphabetically)."""
+    """Experiments alphabetically, then tasks and recipes in the paper's order (others after, alphabetically),
+    then the recipe's params, numbers by value."""
     tasks = {t: i for i, t in enumerate(paper.TASK_ORDER)}
     recipes = {m: i for i, m in enumerate(ORDER)}
     key = df.assign(_t=df["task"].map(lambda t: (tasks.get(t, len(tasks)), t)),
-                    _m=df["method"].map(lambda m: (recipes.get(m, len(recipes)), m)))
-    return key.sort_values(["experiment", "_t", "_m", "params"], kind="stable").drop(columns=["_t", "_m"])
+                    _m=df["method"].map(lambda m: (recipes.get(m, len(recipes)), m)), _p=df["params"].map(params_key))
+    return key.sort_values(["experiment", "_t", "_m", "_p"], kind="stable").drop(columns=["_t", "_m", "_p"])
 
 
 def _tasks(e: pd.DataFrame) -> list[str]:

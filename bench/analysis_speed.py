@@ -61,7 +61,7 @@ def main() -> None:
         t0 = time.perf_counter()
         runs, skipped = load_runs(root)
         t1 = time.perf_counter()
-        analyse(runs, root / "out", "majority", 0, "bias_correction", root, make_figures=False,
+        analyse(runs, root / "out", "majority", 0, None, root, make_figures=False,
                 n_resamples=args.resamples, aso=not args.no_aso)
         t2 = time.perf_counter()
     total = t2 - t0

@@ -141,13 +141,68 @@ def test_empty_or_missing_directory_is_a_clear_error(tmp_path, capsys):
 
 def test_a_baseline_that_no_run_has_is_a_clear_error(tmp_path, capsys):
     results = build_tree(tmp_path / "results")
-    assert main(["--no-aso", str(results), "--out", str(tmp_path / "o"), "--baseline", "bias_corection"]) == 2
+    out = tmp_path / "o"
+    for given, says in (("bias_corection", "--baseline bias_corection is not a recipe of these runs; choose one of "
+                                           "bias_correction, cwgnc"),
+                        ("cwgnc,threshold", "--baseline cwgnc,threshold: threshold is not KEY=VALUE; write "),
+                        ("nope/bias_correction", "--baseline nope/bias_correction: there is no experiment nope; "
+                                                 "choose one of table1-tiny_random, table2-tiny_random"),
+                        ("cwgnc,threshold=7", "--baseline cwgnc,threshold=7 names no cell of these runs; the cells of "
+                                              "cwgnc: cwgnc,grouping=tensor,threshold=0.01, ")):
+        assert main(["--no-aso", str(results), "--out", str(out), "--baseline", given]) == 2, given
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {says}") and "\n" not in err and not out.exists(), err
+    # a name that fits several cells of every group it could serve: name the one meant
+    assert main(["--no-aso", str(results / "table2-tiny_random"), "--out", str(out), "--baseline", "cwgnc"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --baseline cwgnc names 3 cells of table2-tiny_random (cola); name "
+                                               "the one with its params, e.g. --baseline cwgnc,grouping=tensor,threshold=0.01")
+    # a declared table's baseline is checked like --baseline
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "mine.yaml").write_text("title: T\nbaseline: cwgnc,0.05\n")
+    assert main(["--no-aso", str(results), "--out", str(out), "--tables", str(tmp_path / "tables")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --baseline bias_corection is not a recipe of these runs; choose one of ")
-    assert "bias_correction" in err and "\n" not in err and not (tmp_path / "o").exists()
-    assert main(["--no-aso", str(results), "--out", str(tmp_path / "o"), "--baseline", "cwgnc", "--no-figures"]) == 0
-    stats = pd.read_csv(tmp_path / "o" / "stats.csv")
-    assert (stats["baseline"] == "cwgnc").all() and "bias_correction" in set(stats["method"])
+    assert err.startswith(f"error: {tmp_path / 'tables' / 'mine.yaml'}: baseline cwgnc,0.05: 0.05 is not KEY=VALUE")
+
+
+def test_each_experiment_is_compared_against_its_declared_baseline_or_the_one_named(tmp_path):
+    """Table 1 against bias correction, Table 2's thresholds against no clipping (table2.yaml's baseline), and
+    with --baseline another experiment's cell; P(A>B) and the pairs by hand from analysis_fixtures.build_tree."""
+    results = build_tree(tmp_path / "results")
+    main(["--no-aso", str(results), "--out", str(tmp_path / "a"), "--no-figures"])
+    comp = pd.read_csv(tmp_path / "a" / "stats.csv")
+    t1, t2 = comp[comp["experiment"] == "table1-tiny_random"], comp[comp["experiment"] == "table2-tiny_random"]
+    assert (t1["baseline"] == "bias_correction").all() and t1["is_baseline"].tolist() == [True, False] * 2
+    assert (t2["baseline"] == "cwgnc,grouping=tensor,threshold=100000").all()
+    by_params = t2.set_index("params")
+    assert by_params["is_baseline"].to_dict() == {"grouping=tensor,threshold=0.01": False,
+                                                  "grouping=tensor,threshold=1": False,
+                                                  "grouping=tensor,threshold=100000": True}
+    # 0.01: [.55, .57] against [.30, 0]: 4 of 4 pairs win; 1: [.40, 0] against [.30, 0]: 2 wins and a tie of 4
+    assert by_params["prob_superiority"].tolist()[:2] == [1.0, 0.625]
+    assert by_params["n_pairs"].tolist()[:2] == [2, 2]
+    text = (tmp_path / "a" / "stats.md").read_text()
+    assert "Against `cwgnc,grouping=tensor,threshold=100000`:" in text and "Against `bias_correction`:" in text
+
+    # another experiment's cell, of the same task and model; the first name that fits a group serves it
+    for seed, v in ((1, 0.2), (2, 0.1)):
+        write_record(results / "other-tiny_random", "cola", "bias_correction", {}, seed, v)
+    assert main(["--no-aso", str(results), "--out", str(tmp_path / "b"), "--no-figures",
+                 "--baseline", "other-tiny_random/bias_correction", "--baseline", "bias_correction"]) == 0
+    comp = pd.read_csv(tmp_path / "b" / "stats.csv")
+    t2 = comp[comp["experiment"] == "table2-tiny_random"].set_index("params")
+    assert (t2["baseline"] == "other-tiny_random/bias_correction").all() and not t2["is_baseline"].any()
+    # 0.01, 1, 1e5 against [.2, .1]: 4, 2 and 2 of 4 pairs win
+    assert t2["prob_superiority"].tolist() == [1.0, 0.5, 0.5] and (t2["n_pairs"] == 2).all()
+    assert (comp[comp["experiment"] == "table1-tiny_random"]["baseline"] == "bias_correction").all()
+    # rows of one recipe follow its params' values as numbers (stats.md), not as text
+    from analysis.tables import params_key
+    assert sorted(["grouping=tensor,threshold=100000", "grouping=tensor,threshold=5", "grouping=layer,threshold=1"],
+                  key=params_key) == ["grouping=layer,threshold=1", "grouping=tensor,threshold=5",
+                                      "grouping=tensor,threshold=100000"]
+    # a value names its number however it is written
+    assert main(["--no-aso", str(results / "table2-tiny_random"), "--out", str(tmp_path / "c"), "--no-figures",
+                 "--baseline", "cwgnc,threshold=1e5"]) == 0
+    assert pd.read_csv(tmp_path / "c" / "stats.csv")["is_baseline"].sum() == 1
 
 
 def test_figures_are_written(tmp_path):
