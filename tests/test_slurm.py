@@ -68,9 +68,11 @@ def test_sweep_runs_as_a_slurm_job_array(slurm, glue_dir, tmp_path):
 
 def test_cancelled_job_is_completed_by_a_rerun_without_duplicates(slurm, tmp_path):
     from conftest import write_glue
-    # Long enough (400 examples, batches of 4, 2 epochs: 200 steps) to be cancelled while it trains.
+    # Long enough to be cancelled while it trains: 400 examples, batches of 4, 25 epochs = 2,500 steps, ~5 s at
+    # 2 ms a step on an idle core (200 steps, 0.4 s, once let a run finish between its record saying running
+    # and the scancel on a loaded machine: nothing was left to cancel).
     glue = write_glue(tmp_path / "glue", n_train=400)
-    cmd = sweep_cmd(glue, tmp_path / "r", "train.epochs=2", "train.batch_size=4")
+    cmd = sweep_cmd(glue, tmp_path / "r", "train.epochs=25", "train.batch_size=4")
     proc = subprocess.Popen(cmd, env=slurm, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victim = None
     deadline = time.time() + 300
@@ -130,9 +132,9 @@ def test_jobs_slurm_would_never_start_are_cancelled_with_the_setting_to_change(s
     assert not records(tmp_path / "r")
 
 
-def packed_cmd(glue_dir, results, *extra):
+def packed_cmd(glue_dir, results, *extra, epochs=4):
     return [sys.executable, "-m", "stability_bench", "model=tiny_random", "task=rte", f"data.glue_dir={glue_dir}",
-            f"results_dir={results}", "seed=range(1,9)", "train.epochs=4", "train.batch_size=4", *LAUNCHER,
+            f"results_dir={results}", "seed=range(1,9)", f"train.epochs={epochs}", "train.batch_size=4", *LAUNCHER,
             "hydra.launcher.runs_per_job=4", "hydra.launcher.workers_per_job=2", *extra, "-m"]
 
 
@@ -176,7 +178,8 @@ def release_when_requeued(env, job, timeout=120):
 def test_packed_jobs_cancelled_midway_resume_without_running_anything_twice(slurm, tmp_path):
     from conftest import write_glue
     glue = write_glue(tmp_path / "glue", n_train=400)
-    cmd = packed_cmd(glue, tmp_path / "r")
+    # 1,200 steps a run (~2.5 s on an idle core): the victim's other runs are still to do when scancel arrives
+    cmd = packed_cmd(glue, tmp_path / "r", epochs=12)
     proc = subprocess.Popen(cmd, env=slurm, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victim, deadline = None, time.time() + 300
     while victim is None and time.time() < deadline:  # a job with a completed run and runs still to do
