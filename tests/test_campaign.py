@@ -84,6 +84,13 @@ BAD_INPUTS = [
     ("analysis: no such runs.csv", "analysis", ["--from-runs", "/nonexistent.csv", "--out", "{results}/a"]),
     ("analysis: unknown rule", "analysis", ["{records}", "--out", "{results}/a", "--rule", "foo"]),
     ("analysis: nothing to read", "analysis", ["--out", "{results}/a"]),
+    ("analysis: unknown baseline", "analysis", ["{records}", "--out", "{results}/a", "--baseline", "bias_corection"]),
+    ("analysis: baseline param without value", "analysis", ["{records}", "--out", "{results}/a", "--baseline",
+                                                            "bias_correction,threshold"]),
+    ("analysis: baseline of no experiment", "analysis", ["{records}", "--out", "{results}/a", "--baseline",
+                                                         "nope/bias_correction"]),
+    ("analysis: baseline params of no cell", "analysis", ["{records}", "--out", "{results}/a", "--baseline",
+                                                          "bias_correction,p=0.1"]),
     ("status: no such directory", "stability_bench.status", ["/nonexistent"]),
     ("status: empty directory", "stability_bench.status", ["{empty}"]),
 ]
