@@ -128,7 +128,7 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: dict 
     summary.to_csv(out / "summary.csv", index=False)
     specs = declared.load_specs(extra_tables)
     if baseline is None:
-        baseline = baselines.choose(runs, None, baselines.table_baselines(runs, specs))
+        baseline = baselines.choose(runs, None, declared.baselines_by_experiment(summary, specs))
     for spec in specs:
         md, tex, csv = tables.render(spec, declared.select(summary, spec, specs), rule, ddof)
         if md:
@@ -205,7 +205,8 @@ def main(argv=None) -> int:
         return 2
     try:
         specs = declared.load_specs(args.tables)
-        chosen = baselines.choose(runs, args.baseline, baselines.table_baselines(runs, specs))
+        chosen = baselines.choose(runs, args.baseline,
+                                  declared.baselines_by_experiment(aggregate.summarize(runs), specs))
     except (AnalysisError, declared.TableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

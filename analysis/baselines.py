@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from . import aggregate, declared
 from .load import AnalysisError
 
 DEFAULT = "bias_correction"  # the paper's Table 1 baseline
@@ -64,17 +63,6 @@ def _same(a: str, b: str) -> bool:
 def _matches(spec: Spec, params: str) -> bool:
     have = dict(p.split("=", 1) for p in params.split(",") if p)
     return all(k in have and _same(v, have[k]) for k, v in spec.params)
-
-
-def table_baselines(runs: pd.DataFrame, specs: list[declared.TableSpec]) -> dict[str, list[str]]:
-    """Per experiment, the baselines its declared tables name, in the tables' order."""
-    summary = aggregate.summarize(runs)
-    out: dict[str, list[str]] = {}
-    for spec in specs:
-        if spec.baseline:
-            for exp in dict.fromkeys(declared.select(summary, spec, specs)["experiment"]):
-                out.setdefault(exp, []).append(spec.baseline)
-    return out
 
 
 def choose(runs: pd.DataFrame, given: list[str] | None, by_experiment: dict[str, list[str]] | None = None

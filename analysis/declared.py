@@ -22,6 +22,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .baselines import parse as parse_baseline
+from .load import AnalysisError
+
 BUILT_IN = Path(__file__).resolve().parent / "declared_tables"
 KEYS = {"title", "caption", "tex_comment", "rows", "row_header", "experiments", "sweep", "where", "leave_to",
         "value_notes", "axis_label", "log_axis", "paper", "baseline"}
@@ -84,10 +87,8 @@ def load_specs(extra: Path | None = None) -> list[TableSpec]:
             raise TableError(f"{path}: rows={rows} is invalid: use recipe or param.<key>")
         baseline = data.get("baseline")
         if baseline is not None:
-            from .baselines import parse  # it reads the declarations: imported here, not at the top
-            from .load import AnalysisError
             try:
-                parse(baseline if isinstance(baseline, str) else "", f"{path}: baseline")
+                parse_baseline(baseline if isinstance(baseline, str) else "", f"{path}: baseline")
             except AnalysisError as e:
                 raise TableError(str(e)) from None
         specs.append(TableSpec(name=name, **data))
@@ -114,3 +115,13 @@ def select(summary: pd.DataFrame, spec: TableSpec, specs: list[TableSpec]) -> pd
     others = [o for o in specs if o.name in spec.leave_to]
     taken = {e for o in others for e in _own(summary, o)["experiment"]}
     return s[~s["experiment"].isin(taken)]
+
+
+def baselines_by_experiment(summary: pd.DataFrame, specs: list[TableSpec]) -> dict[str, list[str]]:
+    """Per experiment, the baselines that the declared tables showing it name, in the tables' order."""
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        if spec.baseline:
+            for exp in dict.fromkeys(select(summary, spec, specs)["experiment"]):
+                out.setdefault(exp, []).append(spec.baseline)
+    return out
