@@ -1,6 +1,7 @@
 """Each benchmark runs on a tiny setting (their figures come from full runs, see BENCHMARKS.md)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,13 @@ def test_analysis_speed_benchmark():
 
 
 def test_cwgnc_overhead_benchmark():
-    assert "ratio" in bench("bench/cwgnc_overhead.py", "--model", "tiny_random", "--steps", "2", "--block", "1")
+    out = bench("bench/cwgnc_overhead.py", "--model", "tiny_random", "--steps", "2", "--block", "1")
+    assert "ratio" in out and out.count("| cwgnc") == 2, out
+    # the GPU candidate rescales as the recipe does, to the bit, on gradients of which some are clipped and some not
+    same = re.search(r"bit for bit: yes \((\d+) of (\d+) tensors clipped\)", out)
+    assert same, out
+    clipped, n = map(int, same.groups())
+    assert 0 < clipped < n
 
 
 def test_fixed_cost_benchmark(glue_dir):

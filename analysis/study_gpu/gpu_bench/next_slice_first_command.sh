@@ -9,9 +9,10 @@
 # failed are fixed and are the ones run here) and Table 1 to 323 of 375 runs. What is left (dry runs on the
 # committed records): Table 1's 52 runs (138,835 steps: 8 Mosbach CoLA, 44 Mixout) and Table 2's 150 (401,250;
 # with hydra.sweeper.reuse=true its threshold-0.05 row is copied from Table 1's CWGNC CoLA runs, not trained).
-# The benchmarks (bench/launch_levers.py, bench/gpu_concurrency.py at K = 8, 12, 16) wait for the slice after the
-# study, `benchmarks_after_study.sh`: nothing they measure may change how the study's remaining runs train, which
-# must be the loop its 323 completed runs used.
+# The benchmarks (bench/launch_levers.py, bench/cwgnc_overhead.py's candidate rescale, bench/gpu_concurrency.py at
+# K = 8, 12, 16) wait for the slice after the study, `benchmarks_after_study.sh levers` and `... concurrency`:
+# nothing they measure may change how the study's remaining runs train, which must be the loop its 323 completed
+# runs used.
 #   run(command="bash analysis/study_gpu/gpu_bench/next_slice_first_command.sh", carry=[".gpu_bundle"])
 # and in the later commands carry nothing: a carried .gpu_bundle would replace the one the running sweeps use.
 # Environment (a CPU rehearsal): PY (python3), MODEL (minilm_l6), SKIP_SETUP=1, BUDGET (seconds, 570).
