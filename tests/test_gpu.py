@@ -164,3 +164,16 @@ def test_step_time_benchmark_on_the_gpu(real_glue_dir):
                           "fp32", "--steps", "10"], cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env={**os.environ, "STABILITY_BENCH_GLUE_DIR": str(real_glue_dir)})
     assert out.returncode == 0 and "% of bound" in out.stdout, out.stderr[-2000:]
+
+
+def test_cwgnc_overhead_benchmark_on_the_gpu():
+    """CWGNC's step against bias_correction's on CUDA, with the kernels of each step counted, and the candidate
+    rescale (scales read back, one multi-tensor kernel) giving the recipe's bits on the GPU's kernels too."""
+    out = subprocess.run([sys.executable, "bench/cwgnc_overhead.py", "--model", "minilm_l6", "--length", "21",
+                          "--steps", "3", "--block", "1", "--device", "cuda"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "bit for bit: yes" in out.stdout, out.stdout
+    rows = [line.split("|") for line in out.stdout.splitlines() if line.startswith("| bias_correction")
+            or line.startswith("| cwgnc")]
+    assert len(rows) == 3 and all(int(row[4]) > 0 for row in rows), out.stdout  # kernels per step, counted

@@ -6,7 +6,7 @@
 # launch/gpu_session.sh wait W; bash launch/gpu_session.sh drain D`: the runs in flight finish instead of being
 # cut; D ≈ 300 s while Mosbach's CoLA runs are in flight (284 s each, median of 17), ≈ 120 s for Table 2's
 # (CWGNC on CoLA: 2,675 steps at ~33 steps/s); W is what the budget leaves. Everything lands in $OUT. The slice of 2026-11-24 ran all 54 GPU tests (52 passed; the two that
-# failed are fixed and are the ones run here) and Table 1 to 323 of 375 runs. What is left (dry runs on the
+# failed are fixed and are run here, with the one added since) and Table 1 to 323 of 375 runs. What is left (dry runs on the
 # committed records): Table 1's 52 runs (138,835 steps: 8 Mosbach CoLA, 44 Mixout) and Table 2's 150 (401,250;
 # with hydra.sweeper.reuse=true its threshold-0.05 row is copied from Table 1's CWGNC CoLA runs, not trained).
 # The benchmarks (bench/launch_levers.py, bench/cwgnc_overhead.py's candidate rescale, bench/gpu_concurrency.py at
@@ -30,8 +30,8 @@ print("python", platform.python_version(), "torch", torch.__version__, "cuda", t
 for p in ("transformers", "tokenizers", "huggingface_hub", "hydra-core", "omegaconf", "datasets", "submitit"):
     print(p, m.version(p))'; } > "$OUT/versions.txt" 2>&1
 cat "$OUT/versions.txt"
-# the two tests fixed after the slice of 2026-11-24 (its full run: gpu_tests_2026-11-24.log); one line per test
-timeout 150 $PY -m pytest -m gpu tests/test_gpu.py -k "every_model_family or out_of_gpu_memory" -v -p no:cacheprovider \
+# the GPU tests fixed or added after the slice of 2026-11-24 (its full run: gpu_tests_2026-11-24.log); a line each
+timeout 150 $PY -m pytest -m gpu tests/test_gpu.py -k "every_model_family or out_of_gpu_memory or cwgnc_overhead" -v -p no:cacheprovider \
   -rfEs --durations=5 > "$OUT/gpu_tests.log" 2>&1
 echo "gpu tests (exit $?): $(tail -1 "$OUT/gpu_tests.log")   t=$(( $(date +%s) - T0 ))s"
 LEFT=$(( BUDGET - ($(date +%s) - T0) ))
