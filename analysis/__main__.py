@@ -165,7 +165,7 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: dict 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m analysis", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m analysis", description=" ".join(__doc__.split()))  # the docstring, whole
     ap.add_argument("results", nargs="?", type=Path, help="a results_dir or one experiment directory")
     ap.add_argument("--from-runs", type=Path, help="regenerate from a runs.csv instead of records")
     ap.add_argument("--out", type=Path, required=True, help="output directory")
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
                     help="the cell the statistical tests compare against (repeatable: per experiment and task, the "
                     "first that names one cell there; default: the declared tables' baseline, else "
                     f"{baselines.DEFAULT}; analysis/baselines.py)")
-    ap.add_argument("--no-figures", action="store_true")
+    ap.add_argument("--no-figures", action="store_true", help="write no figures (PNG + PDF)")
     ap.add_argument("--tables", type=Path, help="a directory of more table declarations (<name>.yaml; see analysis/declared.py)")
     ap.add_argument("--no-aso", action="store_true", help="skip almost stochastic order")
     ap.add_argument("--glue-dir", default=os.environ.get("STABILITY_BENCH_GLUE_DIR"),

@@ -67,7 +67,8 @@ def render(table) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m stability_bench.status", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m stability_bench.status",
+                                 description=" ".join(__doc__.split("\n\n")[0].split()))  # the first paragraph, whole
     ap.add_argument("path", type=Path, help="an experiment directory, or a results_dir holding several")
     args = ap.parse_args(argv)
     if not args.path.is_dir():

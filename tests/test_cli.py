@@ -163,3 +163,12 @@ def test_records_sweep_files_and_caches_follow_the_umask(glue_dir, tmp_path):
     assert len(files) == 4
     for f in files:  # readable by the other users of a shared results directory
         assert f.stat().st_mode & 0o777 == 0o644, f
+
+
+@pytest.mark.parametrize("module,ends", [("stability_bench.status", "corrupt (listed by path) and missing."),
+                                         ("analysis", "Outputs are swapped in all at once (analysis/outputs.py).")])
+def test_help_says_what_the_command_does_in_whole_sentences(tmp_path, module, ends):
+    out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    description = " ".join(out.stdout.split("\n\n")[1].split())  # usage, then the description
+    assert description.endswith(ends), description
