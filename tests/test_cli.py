@@ -172,3 +172,14 @@ def test_help_says_what_the_command_does_in_whole_sentences(tmp_path, module, en
     assert out.returncode == 0, out.stderr
     description = " ".join(out.stdout.split("\n\n")[1].split())  # usage, then the description
     assert description.endswith(ends), description
+
+
+def test_the_main_command_help_shows_usage_groups_launchers_and_examples(tmp_path):
+    out = cli("--help", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("python -m stability_bench [GROUP=OPTION] [KEY=VALUE] ... [-m]"), out.stdout[:300]
+    groups = dict(line.split(": ", 1) for line in out.stdout.split("== Configuration groups")[1].split("\n\n")[0]
+                  .splitlines()[1:])
+    assert {"method", "model", "sweep", "task"} <= set(groups) and "table2" in groups["sweep"].split(", ")
+    assert "hydra/launcher=basic" in out.stdout and "python -m analysis" in out.stdout
+    assert not list(tmp_path.iterdir())  # help writes nothing
