@@ -203,10 +203,9 @@ def main(argv=None) -> int:
     if runs.empty:
         print("error: no usable records", file=sys.stderr)
         return 2
-    try:
-        specs = declared.load_specs(args.tables)
-        chosen = baselines.choose(runs, args.baseline,
-                                  declared.baselines_by_experiment(aggregate.summarize(runs), specs))
+    try:  # checked before anything is written: the table declarations and the baselines named here
+        declared.load_specs(args.tables)
+        chosen = baselines.choose(runs, args.baseline) if args.baseline else None  # None: the tables' (analyse)
     except (AnalysisError, declared.TableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -36,6 +36,7 @@ from omegaconf import OmegaConf  # noqa: E402
 from stability_bench.config import ModelConfig, TrainConfig  # noqa: E402
 from stability_bench.recipes import build_method  # noqa: E402
 from stability_bench.recipes.cwgnc import CWGNC, clip_components  # noqa: E402
+from launch_levers import launches, sync  # noqa: E402  (bench/ is this script's folder)
 
 
 def make_model(name: str, seed: int = 0):
@@ -77,11 +78,6 @@ def same_bits(model, batch, threshold: float) -> tuple[bool, int, int]:
     return equal, clipped, len(grads)
 
 
-def sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def step_times(model, method, batch, n, max_grad_norm, device):
     opt = method.optimizer(method.param_groups(model))
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -102,17 +98,6 @@ def step_times(model, method, batch, n, max_grad_norm, device):
         sync(device)
         times.append(time.perf_counter() - t)
     return times, step
-
-
-def kernels(step, device) -> int | None:
-    """The kernels one step launches, as the profiler sees them (CUDA only)."""
-    if device.type != "cuda":
-        return None
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        step()
-        sync(device)
-    return sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA)
 
 
 def main() -> None:
@@ -145,7 +130,7 @@ def main() -> None:
     steps = {}
     for name, (method, clip) in variants.items():  # warm-up
         steps[name] = step_times(model, method, batch, 2, clip, device)[1]
-    counts = {name: kernels(step, device) for name, step in steps.items()}
+    counts = {name: launches(lambda _, step=step: step(), None, device)[1] for name, step in steps.items()}  # CUDA only
     times = {k: [] for k in variants}
     while min(len(v) for v in times.values()) < args.steps:
         for name, (method, clip) in variants.items():

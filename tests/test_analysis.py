@@ -162,6 +162,7 @@ def test_a_baseline_that_no_run_has_is_a_clear_error(tmp_path, capsys):
     assert main(["--no-aso", str(results), "--out", str(out), "--tables", str(tmp_path / "tables")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {tmp_path / 'tables' / 'mine.yaml'}: baseline cwgnc,0.05: 0.05 is not KEY=VALUE")
+    assert not out.exists()
 
 
 def test_each_experiment_is_compared_against_its_declared_baseline_or_the_one_named(tmp_path):
