@@ -15,7 +15,7 @@ import numpy as np
 
 import pandas as pd
 
-from stability_bench.records import method_dirname, read_record_checked
+from stability_bench.records import experiment_of, method_dirname, read_record_checked
 from stability_bench.sweep import SWEEP_FILE
 
 from .paper import FIXED_FAILURE_THRESHOLDS
@@ -168,7 +168,7 @@ def load_runs(root: Path, examples: Examples | None = None,
         raise AnalysisError(f"no record.json or sweep.json under {root}")
     rows, skipped, seen = [], [], set()
     for path in record_paths:
-        exp_dir = path.parents[3]
+        exp_dir = experiment_of(path)
         rec, reason = read_one(path)
         if rec is None:
             skipped.append((str(path), reason))

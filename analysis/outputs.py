@@ -41,7 +41,10 @@ def staged(out: Path):
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file: give a directory (created if it does not exist)")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"--out {out} cannot be created ({e.strerror or e})") from None
     for old in out.glob(f"{STAGING}*"):  # left by a killed analysis
         pid = old.name[len(STAGING):]
         if not (pid.isdigit() and pid_exists(int(pid))):

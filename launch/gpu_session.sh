@@ -45,8 +45,9 @@ halt() {  # as SLURM at a time limit: SIGTERM (runs in flight record `interrupte
   watch 0
 }
 
-case "$1" in
+case "${1:-}" in
 start)
+  [ $# -ge 4 ] || { echo "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'..." >&2; exit 2; }
   LIMIT=$2 RECORDS=$3; shift 3
   if [ -z "${SKIP_SETUP:-}" ]; then
     bash .gpu_bundle/setup_on_host.sh .gpu_bundle >/dev/null && source .gpu_bundle/env.sh || exit 1

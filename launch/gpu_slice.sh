@@ -11,6 +11,7 @@
 # are installed already (tests/test_launch_scripts.py rehearses this script on a CPU with a tiny model).
 set -u
 cd "$(dirname "$0")/.."
+[ $# -ge 3 ] || { echo "usage: [DRAIN=D] bash launch/gpu_slice.sh SECONDS RECORDS.tar.gz SWEEP_ARGS..." >&2; exit 2; }
 LIMIT=$1 RECORDS=$2; shift 2
 OUT=${OUT:-/tmp/gpu_slice_out} PY=${PY:-python3}; mkdir -p "$OUT"
 if [ -z "${SKIP_SETUP:-}" ]; then

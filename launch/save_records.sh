@@ -4,6 +4,7 @@
 # what the next session resumes from. Used by gpu_slice.sh and gpu_session.sh.
 #   bash launch/save_records.sh DIR     (from the checkout, whose results/ it saves)
 set -u
+[ $# -eq 1 ] && [ -d "$1" ] || { echo "usage: bash launch/save_records.sh DIR (an existing folder)" >&2; exit 2; }
 err=$(mktemp)
 tar czf "$1/records.tmp.tar.gz" --exclude=.hydra --exclude=.claims --exclude=checkpoint.pt results 2>"$err"
 rc=$?

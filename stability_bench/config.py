@@ -104,7 +104,7 @@ class Config:
     init_seed: Optional[int] = None  # overrides seed for weight initialisation (Dodge et al. 2020)
     data_seed: Optional[int] = None  # overrides seed for data order and dropout
     results_dir: str = "results"
-    experiment: str = "default"  # one experiment directory groups a sweep's runs
+    experiment: str = "default"  # one folder under results_dir (a name, no "/") grouping a sweep's runs
     force: bool = False  # re-run even when a completed record exists
     sweep: Optional[dict[str, Any]] = None  # set by +sweep=...: name and declared grid
 
@@ -143,6 +143,14 @@ def _seed(value: Any, key: str, bound: int) -> None:
         raise ConfigError(f"{key}={value} is invalid: a seed is an integer from 0 to {bound - 1}")
 
 
+def _folder_name(value: Any, key: str) -> None:
+    # it names one folder of <results_dir>/<experiment>/<task>/...: a "/" or ".." would put runs where status,
+    # the analysis and resuming do not look for them, and folders starting with "." are the tool's own (.cache)
+    if not value or "/" in str(value) or str(value).startswith("."):
+        raise ConfigError(f"{key}={value} is invalid: it names one folder under results_dir, so it must be a non-empty "
+                          "name without '/' that does not start with '.'")
+
+
 SCHEMA = {"": Config, "task": TaskConfig, "task.local": TaskFilesConfig, "model": ModelConfig, "data": DataConfig,
           "train": TrainConfig}  # method.* is checked by its recipe; model.random_init and sweep are free-form
 
@@ -167,6 +175,11 @@ def unknown_key_message(full_key: str) -> str:
         prefix, _, key = prefix.rpartition(".")
     if key in {f.name for f in fields(SCHEMA[prefix])}:  # inside a free-form node such as model.random_init
         parent = full_key.rpartition(".")[0]
+        if parent == "method":  # a recipe's setting that the chosen preset does not have
+            from .recipes import elsewhere
+
+            name = full_key.rpartition(".")[2]
+            return f"{full_key} is not a setting of the chosen method{elsewhere(name)}"
         return f"{full_key} is not in {parent}; to add a key there use +{full_key}=..."
     return unknown_setting(prefix, key, [f.name for f in fields(SCHEMA[prefix])])
 
@@ -214,6 +227,8 @@ def validate(cfg: Any) -> None:
         raise ConfigError(f"train.component_stats_every={t.component_stats_every} is invalid: use 0 (off) or a positive step count")
     for key in ("seed", "init_seed", "data_seed"):
         _seed(cfg[key], key, 2**63)
+    for key, value in (("model.name", cfg.model.name), ("task.name", cfg.task.name), ("experiment", cfg.experiment)):
+        _folder_name(value, key)
     d = cfg.data
     _seed(d.subset_seed, "data.subset_seed", 2**32)  # numpy's RandomState draws the subset
     for key in ("max_train_samples", "max_eval_samples"):

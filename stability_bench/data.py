@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import tasks
+from .config import ConfigError
 from .records import atomic_write, remove_stale_tmp
 
 @dataclass
@@ -101,7 +102,11 @@ def load_encoded(task, data_cfg, tokenizer, cache_dir: Path) -> tuple[dict[str, 
         raw = tasks.load_split(task, data_cfg.glue_dir, split)
         out[split] = Encoded(_tokenize(raw, tokenizer, data_cfg.max_length), raw.labels, pad_id)
     stored = {s: {"features": e.features, "labels": e.labels, "pad_id": e.pad_id} for s, e in out.items()}
-    atomic_write(path, lambda f: torch.save(stored, f), binary=True)
+    try:
+        atomic_write(path, lambda f: torch.save(stored, f), binary=True)
+    except OSError as e:  # a results_dir that cannot be created, a read-only cache: the user's to change
+        raise ConfigError(f"the tokenization cache {path.parent} cannot be written ({e.strerror or e}): give "
+                          "results_dir (or data.cache_dir) a folder that can be created and written") from None
     return out, False
 
 

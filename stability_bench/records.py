@@ -129,6 +129,11 @@ def run_dir(results_dir: Path, experiment: str, task: str, method_name: str, par
     return results_dir / experiment / task / method_dirname(method_name, params) / seed_label
 
 
+def experiment_of(record: Path) -> Path:
+    """The experiment directory holding a ``record.json`` (the inverse of ``run_dir``'s layout)."""
+    return Path(record).parents[3]
+
+
 def method_params(method_cfg) -> dict:
     """The recipe's own params as a plain dict (the method node without its name)."""
     from omegaconf import OmegaConf

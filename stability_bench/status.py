@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from .liveness import Liveness
-from .records import RECORD_FILE, read_record_checked
+from .records import RECORD_FILE, experiment_of, read_record_checked
 from .sweep import STATUS_ORDER, SWEEP_FILE, SweepFileError, load_cells
 
 
@@ -22,7 +22,7 @@ def experiment_dirs(root: Path) -> list[Path]:
     if (root / SWEEP_FILE).exists():
         return [root]
     found = {p.parent for p in root.glob(f"*/{SWEEP_FILE}")}
-    found |= {p.parents[3] for p in root.glob(f"**/{RECORD_FILE}")}
+    found |= {experiment_of(p) for p in root.glob(f"**/{RECORD_FILE}")}
     return sorted(found)
 
 

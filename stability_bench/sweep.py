@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .config import UserError
 from .liveness import Liveness
-from .records import RECORD_FILE, atomic_write, method_dirname, method_params, read_record_checked, record_path
+from .records import (RECORD_FILE, atomic_write, experiment_of, method_dirname, method_params, read_record_checked,
+                      record_path)
 
 SWEEP_FILE = "sweep.json"
 STATUS_ORDER = ("completed", "crashed", "diverged", "running", "interrupted", "corrupt", "missing")
@@ -36,7 +37,7 @@ class Cell:
     @classmethod
     def from_config(cls, overrides, cfg) -> "Cell":
         path = record_path(cfg)
-        exp = path.parents[3]
+        exp = experiment_of(path)
         return cls(list(overrides), str(exp), str(path.parent.relative_to(exp)), cfg.task.name,
                    method_dirname(cfg.method.name, method_params(cfg.method)), cfg.model.name, int(cfg.seed),
                    (cfg.sweep or {}).get("name"))
@@ -99,7 +100,10 @@ def register_cells(cells: list[Cell]) -> None:
         by_exp.setdefault(c.experiment_dir, []).append(c)
     for exp, group in by_exp.items():
         path = Path(exp) / SWEEP_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"results_dir: the experiment folder {exp} cannot be created ({e.strerror or e})") from None
         known = {c["run_dir"]: c for c in load_cells(Path(exp), strict=False)}  # unreadable: rebuilt from these
         for c in group:
             known[c.run_dir] = {k: v for k, v in asdict(c).items() if k != "experiment_dir"}

@@ -380,6 +380,8 @@ def test_unusable_out_or_runs_csv_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert main(["--no-aso", str(root), "--out", str(tmp_path / "file"), "--no-figures"]) == 2
     assert capsys.readouterr().err.strip().endswith("is a file: give a directory (created if it does not exist)")
+    assert main(["--no-aso", str(root), "--out", str(tmp_path / "file" / "out"), "--no-figures"]) == 2
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'file' / 'out'} cannot be created (Not a directory)\n"
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
     assert main(["--no-aso", "--from-runs", str(other), "--out", str(tmp_path / "o")]) == 2

@@ -39,6 +39,10 @@ def test_one_run_then_a_second_invocation_skips_it(glue_dir, tmp_path):
     ("data.glue_dir=/nonexistent/glue", "error: data.glue_dir=/nonexistent/glue is not a directory"),
     ("+data.max_train_sample=32", "error: data.max_train_sample is not a setting; did you mean data.max_train_samples?"),
     ("+trian.lr=1", "error: trian is not a setting; did you mean train?"),
+    ("experiment=../elsewhere", "error: experiment=../elsewhere is invalid: it names one folder under results_dir, so "
+     "it must be a non-empty name without '/' that does not start with '.'"),
+    ("experiment=.cache", "error: experiment=.cache is invalid"),
+    ("model.name=org/name", "error: model.name=org/name is invalid"),
 ])
 def test_bad_values_give_one_line_errors_and_write_nothing(glue_dir, tmp_path, override, message):
     args = ["model=tiny_random", f"results_dir={tmp_path / 'r'}", f"data.glue_dir={glue_dir}", "method=cwgnc", override]
@@ -107,12 +111,39 @@ def test_a_setting_only_the_model_can_reject_is_recorded_as_crashed(glue_dir, tm
     assert rec["status"] == "crashed" and "the model has 2 layers" in rec["error"]
 
 
-def test_an_error_before_the_record_exists_is_one_line_not_silence(glue_dir, tmp_path):
+def test_a_results_dir_that_cannot_be_created_is_a_one_line_user_error(glue_dir, tmp_path):
     (tmp_path / "r").write_text("a file where the results directory should be")
     out = cli("model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
-    assert out.returncode == 1 and "Traceback" not in out.stderr
-    last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and str(tmp_path / "r") in last, out.stderr
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"error: the tokenization cache {tmp_path / 'r' / '.cache' / 'tokenized'} cannot be written (Not a directory): "
+        "give results_dir (or data.cache_dir) a folder that can be created and written"), out.stderr
+    sweep = cli("+sweep=smoke", "model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r' / 'x'}",
+                "-m", cwd=tmp_path)
+    assert sweep.returncode == 2 and "Traceback" not in sweep.stderr
+    assert sweep.stderr.strip().splitlines()[-1] == (
+        f"error: results_dir: the experiment folder {tmp_path / 'r' / 'x' / 'smoke-tiny_random'} cannot be created "
+        "(Not a directory); nothing was launched"), sweep.stderr
+    assert (tmp_path / "r").read_text() == "a file where the results directory should be"
+
+
+@pytest.mark.parametrize("args,line", [
+    # the preset is not the one that has the setting (the usual slip: method=cwgnc left out)
+    (["method.threshold=0.1"], "error: method.threshold is not a setting of the chosen method; it is a setting of "
+     "method=cwgnc, method=cwgnc_script (HYDRA_FULL_ERROR=1"),
+    (["+method.threshold=0.1"], "error: method.threshold is not a setting of method=bias_correction (recipe plain, "
+     "whose settings are: none); it is a setting of method=cwgnc, method=cwgnc_script"),
+    (["method=gu", "method.layers=2"], "error: method.layers is not a setting of the chosen method; it is a setting of "
+     "method=llrd, method=reinit"),  # llrd inherits reinit's recipe from its parent preset
+    (["method=cwgnc", "method.treshold=0.1"], "error: method.treshold is not a setting of the chosen method; did you "
+     "mean method.threshold (a setting of method=cwgnc, method=cwgnc_script)?"),
+    (["method=mixout", "+method.zzz=1"], "error: method.zzz is not a setting of method=mixout (recipe mixout, whose "
+     "settings are: disable_dropout, p, skip_intermediate)"),
+])
+def test_a_method_setting_of_another_preset_names_the_presets_that_have_it(glue_dir, tmp_path, args, line):
+    out = cli("model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", *args, cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and out.stderr.startswith(line), out.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_sweep_with_crashed_cells_exits_non_zero_naming_each_reason_once(glue_dir, tmp_path):

@@ -139,3 +139,16 @@ def test_a_gpu_slice_cut_at_its_end_resumes_and_a_draining_slice_lets_its_runs_f
     assert len(second) < 14 and f"drained: {len(second)} of 14 launched cells ran" in (out_b / "sweep.log").read_text()
     with tarfile.open(out_b / "records.tar.gz") as tar:
         assert sum(n.endswith("record.json") for n in tar.getnames()) == len(second)
+
+
+@pytest.mark.parametrize("name,args,usage", [
+    ("gpu_session.sh", [], "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS"),
+    ("gpu_session.sh", ["start", "60"], "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'..."),
+    ("gpu_slice.sh", ["60"], "usage: [DRAIN=D] bash launch/gpu_slice.sh SECONDS RECORDS.tar.gz SWEEP_ARGS..."),
+    ("save_records.sh", [], "usage: bash launch/save_records.sh DIR (an existing folder)"),
+])
+def test_a_launch_script_missing_its_arguments_says_its_usage(tmp_path, name, args, usage):
+    root = host(tmp_path, "a")
+    done = subprocess.run(["bash", str(root / "launch" / name), *args], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "OUT": str(tmp_path / "out"), "GPU_SESSION_STATE": str(tmp_path / "s")})
+    assert done.returncode == 2 and done.stderr.startswith(usage) and done.stderr.count("\n") == 1, done.stderr

@@ -77,6 +77,17 @@ def test_a_cell_declared_twice_is_an_error_and_writes_nothing(glue_dir, tmp_path
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_a_batch_size_that_would_launch_nothing_is_refused(glue_dir, tmp_path, size):
+    # with a packing launcher, -1 used to launch no cell and report them all missing, exit 0
+    out = cli(SWEEP + [f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "hydra/launcher=local",
+                       f"hydra.sweeper.max_batch_size={size}", "-m"], tmp_path)
+    assert out.returncode == 2 and out.stderr == (
+        f"error: hydra.sweeper.max_batch_size={size} is invalid: use a positive number of jobs per launch, or null "
+        "(all at once); nothing was launched\n"), out.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_experiment_names_for_settings_the_run_directory_does_not_name(glue_dir, tmp_path):
     from conftest import make_cfg
     from stability_bench.config import UserError

@@ -82,6 +82,9 @@ class ResumableSweeper(BasicSweeper):
         from stability_bench.config import UserError
         from stability_bench.grid import compose_cells, expand
 
+        if self.max_batch_size is not None and self.max_batch_size <= 0:  # range() would launch nothing, silently
+            _refuse(f"hydra.sweeper.max_batch_size={self.max_batch_size} is invalid: use a positive number of jobs "
+                    "per launch, or null (all at once)")
         grid = expand(self.hydra_context.config_loader, self.params, arguments)
         if not grid:
             print("error: the sweep has no cells: a swept key has an empty list of values (e.g. seed)", file=sys.stderr)
@@ -98,6 +101,7 @@ class ResumableSweeper(BasicSweeper):
         twins = {}  # cell index -> the record of a completed run with its settings in another experiment
         if self.reuse:
             from stability_bench import reuse
+            from stability_bench.records import experiment_of
             twins = {i: src for i, (cfg, s) in enumerate(zip(configs, statuses))
                      if s == "missing" and not cfg.force and (src := reuse.source(cells[i], cfg))}
         to_run = [i for i, (cfg, s) in enumerate(zip(configs, statuses))
@@ -105,7 +109,7 @@ class ResumableSweeper(BasicSweeper):
         pending = [cells[i] for i in to_run]
         done_or_live = ", ".join(f"{statuses.count(s)} {s}" for s in ("completed", "running") if statuses.count(s))
         if twins:
-            sources = sorted({src.parents[3].name for src in twins.values()})
+            sources = sorted({experiment_of(src).name for src in twins.values()})
             done_or_live += (f"{', ' if done_or_live else ''}{len(twins)} {'to reuse' if self.dry_run else 'reused'} "
                              f"from {', '.join(sources)} (same settings)")
         _say(f"{len(cells)} cells: {done_or_live or '0 completed'}, {len(pending)} to run")
@@ -118,7 +122,10 @@ class ResumableSweeper(BasicSweeper):
                     _refuse(str(e))
             _say("dry run: nothing was launched or written")
             return []
-        plan.register_cells(cells)
+        try:
+            plan.register_cells(cells)
+        except UserError as e:
+            _refuse(str(e))
         for i, src in twins.items():
             # copied, or a process that started the cell meanwhile has it: either way not launched here
             if reuse.adopt(cells[i], src):

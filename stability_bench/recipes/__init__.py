@@ -8,6 +8,8 @@ one of ``cwgnc``, ``gu_restart`` one of ``gu``, ``llrd`` one of ``reinit``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+from pathlib import Path
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -38,7 +40,8 @@ def build_method(method_cfg, train_cfg) -> Method:
     for key in given:
         if key not in known:
             valid = ", ".join(sorted(known)) or "none"
-            raise ConfigError(f"method.{key} is not a setting of recipe '{name}' (its settings: {valid})")
+            raise ConfigError(f"method.{key} is not a setting of method={method_cfg.get('name')} (recipe {name}, "
+                              f"whose settings are: {valid}){elsewhere(str(key))}")
     try:
         params = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls.Params), given))
     except OmegaConfBaseException as e:
@@ -50,4 +53,33 @@ def build_method(method_cfg, train_cfg) -> Method:
     return cls(params, train_cfg)
 
 
-__all__ = ["REGISTRY", "Method", "Stage", "build_method", "label_of", "method_params", "recipe_of", "register"]
+PRESETS = Path(__file__).resolve().parents[2] / "conf" / "method"
+
+
+def _preset_recipe(preset: str) -> str | None:
+    """The recipe a shipped preset trains: its ``method.recipe``, else its parent's (``defaults``), else its name."""
+    node = OmegaConf.load(PRESETS / f"{preset}.yaml")
+    method = node.get("method") or {}
+    if method.get("recipe"):
+        return method.recipe
+    parents = [d for d in node.get("defaults") or [] if isinstance(d, str) and d != "_self_"]
+    return _preset_recipe(parents[0]) if parents else method.get("name")
+
+
+def elsewhere(key: str) -> str:
+    """Where a ``method.<key>`` that the chosen preset lacks is a setting (the usual slip: the preset not chosen,
+    ``method.threshold=0.1`` without ``method=cwgnc``), or the closest setting of any recipe."""
+    having: dict[str, list[str]] = {}  # setting -> presets whose recipe has it
+    for path in sorted(PRESETS.glob("*.yaml")):
+        recipe = _preset_recipe(path.stem)
+        for f in dataclasses.fields(REGISTRY[recipe].Params) if recipe in REGISTRY else ():
+            having.setdefault(f.name, []).append(path.stem)
+    if key in having:
+        return f"; it is a setting of {', '.join(f'method={p}' for p in having[key])}"
+    close = difflib.get_close_matches(key, list(having), n=1)
+    if close:
+        return f"; did you mean method.{close[0]} (a setting of {', '.join(f'method={p}' for p in having[close[0]])})?"
+    return ""
+
+
+__all__ = ["REGISTRY", "Method", "Stage", "build_method", "elsewhere", "label_of", "method_params", "recipe_of", "register"]
