@@ -88,6 +88,19 @@ def test_a_batch_size_that_would_launch_nothing_is_refused(glue_dir, tmp_path, s
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("setting,valid", [("timeout_min=-5", "0 (no time limit) or more minutes"),
+                                           ("array_parallelism=0", "a positive number"),
+                                           ("cpus_per_task=0", "a positive number"), ("gpus_per_node=-1", "0 or more")])
+def test_slurm_resources_sbatch_would_refuse_or_ignore_are_refused_before_submitting(glue_dir, tmp_path, setting, valid):
+    # checked before anything is declared: no cluster is needed to be told (a negative time limit meant none,
+    # array_parallelism=0 was dropped without a word)
+    out = cli(SWEEP + [f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "hydra/launcher=slurm",
+                       f"hydra.launcher.{setting}", "-m"], tmp_path)
+    assert out.returncode == 2 and out.stderr == (
+        f"error: hydra.launcher.{setting} is invalid: use {valid}; nothing was launched\n"), out.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_experiment_names_for_settings_the_run_directory_does_not_name(glue_dir, tmp_path):
     from conftest import make_cfg
     from stability_bench.config import UserError

@@ -23,6 +23,12 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLaunche
 from .common import job_returns, resolved_runs
 
 PACKING_KEYS = ("runs_per_job", "workers_per_job", "mps")
+# the least each resource setting may ask; below it sbatch refuses the job, or silently ignores the setting
+# (array_parallelism) or gives no time limit (a negative timeout_min): one line before anything is submitted
+LEAST = {"timeout_min": (0, "0 (no time limit) or more minutes"), "mem_gb": (0, "0 (all of a node's memory) or more"),
+         "gpus_per_node": (0, "0 or more"), "cpus_per_task": (1, "a positive number"),
+         "array_parallelism": (1, "a positive number"), "nodes": (1, "a positive number"),
+         "tasks_per_node": (1, "a positive number")}
 
 
 @dataclass
@@ -58,10 +64,16 @@ class PackedSlurmLauncher(SlurmLauncher):
         super().__init__(**params)
 
     def check(self) -> None:
-        """Called by the sweeper before it declares anything: bad packing settings are a one-line error."""
+        """Called by the sweeper before it declares anything: bad packing or resource settings are a one-line
+        error."""
+        from stability_bench.config import ConfigError
         from stability_bench.packing import check_packing
 
         check_packing(self.packing.get("runs_per_job", 1), self.packing.get("workers_per_job", 1))
+        for key, (least, valid) in LEAST.items():
+            value = self.params.get(key)
+            if value is not None and value < least:
+                raise ConfigError(f"hydra.launcher.{key}={value} is invalid: use {valid}")
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from stability_bench.config import UserError
