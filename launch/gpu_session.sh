@@ -22,6 +22,13 @@
 # session on a CPU with a tiny model: start, stop mid-sweep, resume elsewhere from the saved records).
 set -u
 cd "$(dirname "$0")/.."
+usage() { echo "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS | drain SECONDS | stop" >&2; exit 2; }
+case "${1:-}" in  # checked before anything is written
+start) [ $# -ge 4 ] || usage ;;
+wait|drain) [ $# -ge 2 ] || usage ;;
+stop) ;;
+*) usage ;;
+esac
 OUT=${OUT:-/tmp/gpu_session_out} STATE=${GPU_SESSION_STATE:-/tmp/gpu_session} PY=${PY:-python3}
 mkdir -p "$OUT" "$STATE" results
 [ -f .gpu_bundle/env.sh ] && source .gpu_bundle/env.sh
@@ -45,9 +52,8 @@ halt() {  # as SLURM at a time limit: SIGTERM (runs in flight record `interrupte
   watch 0
 }
 
-case "${1:-}" in
+case "$1" in
 start)
-  [ $# -ge 4 ] || { echo "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'..." >&2; exit 2; }
   LIMIT=$2 RECORDS=$3; shift 3
   if [ -z "${SKIP_SETUP:-}" ]; then
     bash .gpu_bundle/setup_on_host.sh .gpu_bundle >/dev/null && source .gpu_bundle/env.sh || exit 1
@@ -62,9 +68,8 @@ start)
   echo $! > $STATE/runner.pid
   echo "started $(date -u +%T): $*"
   watch "$LIMIT" ;;
-wait) watch "${2:?usage: gpu_session.sh wait SECONDS}" ;;
+wait) watch "$2" ;;
 drain)  # no new run starts; the runs in flight finish (up to SECONDS, then as stop) and are saved
-  : "${2:?usage: gpu_session.sh drain SECONDS}"
   touch $STATE/stop
   alive && kill -USR1 "$(cat $STATE/sweep.pid)" 2>/dev/null
   watch "$2"
@@ -72,5 +77,4 @@ drain)  # no new run starts; the runs in flight finish (up to SECONDS, then as s
 stop)
   touch $STATE/stop
   halt ;;
-*) echo "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS | drain SECONDS | stop" >&2; exit 2 ;;
 esac

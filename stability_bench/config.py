@@ -174,11 +174,10 @@ def unknown_key_message(full_key: str) -> str:
     while prefix and prefix not in SCHEMA:  # a key under a free-form node (model.random_init.x) or deeper
         prefix, _, key = prefix.rpartition(".")
     if key in {f.name for f in fields(SCHEMA[prefix])}:  # inside a free-form node such as model.random_init
-        parent = full_key.rpartition(".")[0]
+        parent, _, name = full_key.rpartition(".")
         if parent == "method":  # a recipe's setting that the chosen preset does not have
             from .recipes import elsewhere
 
-            name = full_key.rpartition(".")[2]
             return f"{full_key} is not a setting of the chosen method{elsewhere(name)}"
         return f"{full_key} is not in {parent}; to add a key there use +{full_key}=..."
     return unknown_setting(prefix, key, [f.name for f in fields(SCHEMA[prefix])])

@@ -144,6 +144,7 @@ def test_a_gpu_slice_cut_at_its_end_resumes_and_a_draining_slice_lets_its_runs_f
 @pytest.mark.parametrize("name,args,usage", [
     ("gpu_session.sh", [], "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS"),
     ("gpu_session.sh", ["start", "60"], "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'..."),
+    ("gpu_session.sh", ["wait"], "usage: gpu_session.sh start SECONDS RECORDS 'SWEEP ARGS'... | wait SECONDS"),
     ("gpu_slice.sh", ["60"], "usage: [DRAIN=D] bash launch/gpu_slice.sh SECONDS RECORDS.tar.gz SWEEP_ARGS..."),
     ("save_records.sh", [], "usage: bash launch/save_records.sh DIR (an existing folder)"),
 ])
@@ -152,3 +153,4 @@ def test_a_launch_script_missing_its_arguments_says_its_usage(tmp_path, name, ar
     done = subprocess.run(["bash", str(root / "launch" / name), *args], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "OUT": str(tmp_path / "out"), "GPU_SESSION_STATE": str(tmp_path / "s")})
     assert done.returncode == 2 and done.stderr.startswith(usage) and done.stderr.count("\n") == 1, done.stderr
+    assert not (root / "results").exists() and not (tmp_path / "out").exists()  # nothing written

@@ -81,6 +81,7 @@ class ResumableSweeper(BasicSweeper):
         from stability_bench import sweep as plan
         from stability_bench.config import UserError
         from stability_bench.grid import compose_cells, expand
+        from stability_bench.records import experiment_of
 
         if self.max_batch_size is not None and self.max_batch_size <= 0:  # range() would launch nothing, silently
             _refuse(f"hydra.sweeper.max_batch_size={self.max_batch_size} is invalid: use a positive number of jobs "
@@ -101,7 +102,6 @@ class ResumableSweeper(BasicSweeper):
         twins = {}  # cell index -> the record of a completed run with its settings in another experiment
         if self.reuse:
             from stability_bench import reuse
-            from stability_bench.records import experiment_of
             twins = {i: src for i, (cfg, s) in enumerate(zip(configs, statuses))
                      if s == "missing" and not cfg.force and (src := reuse.source(cells[i], cfg))}
         to_run = [i for i, (cfg, s) in enumerate(zip(configs, statuses))
