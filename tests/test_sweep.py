@@ -56,6 +56,10 @@ def test_a_setting_swept_beside_the_recipes_gets_an_experiment_per_value(glue_di
     assert first.returncode == 0, first.stderr[-2000:]
     assert "[sweep] 4 cells: 0 completed, 4 to run" in first.stderr and "[sweep] finished: 4 completed" in first.stderr
     assert "(2 experiments: smoke-tiny_random,train.lr=1e-05, smoke-tiny_random,train.lr=3e-05)" in first.stderr
+    # no folder for the unswept experiment name (Hydra's files of the sweep go to <results_dir>/.hydra)
+    assert sorted(p.name for p in (tmp_path / "r").iterdir() if not p.name.startswith(".")) == [
+        "smoke-tiny_random,train.lr=1e-05", "smoke-tiny_random,train.lr=3e-05"]
+    assert list((tmp_path / "r" / ".hydra").glob("multirun_*/multirun.yaml"))
     for lr in (1e-5, 3e-5):
         exp = tmp_path / "r" / f"smoke-tiny_random,train.lr={lr:.0e}"
         records = [json.loads(p.read_text()) for p in sorted(exp.glob("rte/*/seed1/record.json"))]
