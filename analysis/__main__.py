@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import aggregate, baselines, declared, figures, paper, report, tables
-from .load import AnalysisError, Examples, load_runs, mixed_precision, read_examples, read_runs_csv, write_examples
+from .load import (AnalysisError, Examples, at_last_evaluation, load_runs, mixed_precision, read_examples, read_runs_csv,
+                   write_examples)
 from .outputs import OutputError, staged
 
 
@@ -39,11 +40,12 @@ STATS_LEGEND = [
 ]
 
 
-def stats_markdown(comp: pd.DataFrame, rule: str, names: dict[str, str] | None = None) -> str:
+def stats_markdown(comp: pd.DataFrame, rule: str, names: dict[str, str] | None = None, evaluation: str = "selected") -> str:
     lines = ["# Statistics beyond the paper", "",
              "Each recipe against its experiment's baseline cell, per experiment and task (named above each "
              "comparison: the `baseline` of the declared table that shows the experiment, else `bias_correction`; "
-             f"or `--baseline`); metric values in percentage points; {tables.RULE_TEXT[rule]}.", "",
+             f"or `--baseline`); metric values in percentage points; {tables.RULE_TEXT[rule]}."
+             f"{tables.EVALUATION_TEXT[evaluation]}", "",
              *STATS_LEGEND, ""]
 
     def p(x):
@@ -117,20 +119,24 @@ def seed_variance_markdown(split: pd.DataFrame, names: dict[str, str] | None = N
 
 def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: dict | None, root: Path | None,
             make_figures: bool = True, n_resamples: int = 9999, examples: Examples | None = None,
-            aso: bool = True, extra_tables: Path | None = None) -> dict[str, list[str]]:
-    """``baseline``: ``baselines.choose``'s answer; None: the declared tables' baselines."""
+            aso: bool = True, extra_tables: Path | None = None, evaluation: str = "selected") -> dict[str, list[str]]:
+    """``baseline``: ``baselines.choose``'s answer; None: the declared tables' baselines. ``evaluation``:
+    ``last`` scores every run at its last dev evaluation (``at_last_evaluation``); runs.csv and the files
+    beside it stay as recorded, so that ``--from-runs`` can score them either way."""
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list[str]] = {}
     runs.to_csv(out / "runs.csv", index=False)
     if examples is not None:
         write_examples(examples, out)
+    if evaluation == "last":
+        runs, examples = at_last_evaluation(runs, examples)
     summary = aggregate.summarize(runs, rule, ddof)
     summary.to_csv(out / "summary.csv", index=False)
     specs = declared.load_specs(extra_tables)
     if baseline is None:
         baseline = baselines.choose(runs, None, declared.baselines_by_experiment(summary, specs))
     for spec in specs:
-        md, tex, csv = tables.render(spec, declared.select(summary, spec, specs), rule, ddof)
+        md, tex, csv = tables.render(spec, declared.select(summary, spec, specs), rule, ddof, evaluation)
         if md:
             (out / f"{spec.name}.md").write_text(md)
             (out / f"{spec.name}.tex").write_text(tex)
@@ -139,7 +145,7 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: dict 
     comp.to_csv(out / "stats.csv", index=False)
     split = aggregate.seed_variance(runs)
     names = paper.recorded_task_labels(runs)
-    text = stats_markdown(comp, rule, names)
+    text = stats_markdown(comp, rule, names, evaluation)
     if not split.empty:
         split.to_csv(out / "seed_variance.csv", index=False)
         text += "\n" + seed_variance_markdown(split, names)
@@ -180,6 +186,10 @@ def main(argv=None) -> int:
     ap.add_argument("--no-figures", action="store_true", help="write no figures (PNG + PDF)")
     ap.add_argument("--tables", type=Path, help="a directory of more table declarations (<name>.yaml; see analysis/declared.py)")
     ap.add_argument("--no-aso", action="store_true", help="skip almost stochastic order")
+    ap.add_argument("--evaluation", choices=("selected", "last"), default="selected",
+                    help="each run's result: the dev evaluation its recipe reports (default: the last one, the best "
+                    "for train.select=best recipes such as Mosbach et al.'s) or its last one (separates a recipe's "
+                    "training from its selection on the dev set)")
     ap.add_argument("--glue-dir", default=os.environ.get("STABILITY_BENCH_GLUE_DIR"),
                     help="dev labels for records older than their dev_labels field (default: $STABILITY_BENCH_GLUE_DIR)")
     args = ap.parse_args(argv)
@@ -206,6 +216,8 @@ def main(argv=None) -> int:
     try:  # checked before anything is written: the table declarations and the baselines named here
         declared.load_specs(args.tables)
         chosen = baselines.choose(runs, args.baseline) if args.baseline else None  # None: the tables' (analyse)
+        if args.evaluation == "last":
+            at_last_evaluation(runs, None)  # every completed run must say its last evaluation
     except (AnalysisError, declared.TableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -217,7 +229,7 @@ def main(argv=None) -> int:
                 pd.DataFrame(skipped, columns=["file", "reason"]).to_csv(stage / "skipped.csv", index=False)
             written = analyse(runs, stage, args.rule, 0 if args.std == "population" else 1, chosen,
                               args.results, not args.no_figures, examples=examples, aso=not args.no_aso,
-                              extra_tables=args.tables)
+                              extra_tables=args.tables, evaluation=args.evaluation)
     except (OutputError, declared.TableError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

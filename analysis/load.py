@@ -24,7 +24,7 @@ COLUMNS = ["experiment", "task", "model", "method", "params", "seed", "init_seed
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
            "precision", "run_dir"]
 OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep", "label", "task_label",
-            "reused_from"]  # absent from older runs.csv files
+            "reused_from", "last_metric", "last_is_selected"]  # absent from older runs.csv files
 FRACTIONS = (0.1, 0.25, 0.33, 0.5, 0.75)  # of training, for early failure detection
 
 
@@ -55,20 +55,37 @@ def mixed_precision(runs: pd.DataFrame) -> list[str]:
     return out
 
 
+def _failed(metric, baseline, task: str) -> dict:
+    """failed_majority and failed_fixed of a metric (None where it or the threshold is unknown)."""
+    fixed = FIXED_FAILURE_THRESHOLDS.get(task)
+    known = metric is not None and not pd.isna(metric)
+    return {"failed_majority": None if not known or baseline is None or pd.isna(baseline) else bool(metric <= baseline),
+            "failed_fixed": None if not known or fixed is None else bool(metric <= fixed)}
+
+
+def _last(rec: dict, metric) -> dict:
+    """The run's last dev evaluation, and whether it is the one its metric reports (train.select=best picks
+    another, e.g. Mosbach et al.'s best of 60)."""
+    evals = rec.get("evals") or []
+    if metric is None or not evals:
+        return {"last_metric": None, "last_is_selected": None}
+    last, chosen = evals[-1], rec.get("selected_eval")
+    same = chosen is None or all(last.get(k) == v for k, v in chosen.items())  # no selected_eval: older records
+    return {"last_metric": last["metric"], "last_is_selected": bool(same)}
+
+
 def _row(rec: dict, experiment: str, run_dir: str) -> dict:
     params = rec["method"].get("params", {}) if isinstance(rec["method"], dict) else {}
     name = rec["method"]["name"] if isinstance(rec["method"], dict) else str(rec["method"])
     status = rec["status"]  # as written: the analysis never asks whether a running run is alive
     metric = rec.get("metric") if status == "completed" else None
     baseline = rec.get("majority_baseline")
-    fixed = FIXED_FAILURE_THRESHOLDS.get(rec["task"])
     preds = rec.get("dev_predictions") if metric is not None else None
     return {
         "experiment": experiment, "task": rec["task"], "model": rec["model"], "method": name,
         "params": method_dirname(name, params).partition(",")[2], "seed": rec["seed"], "init_seed": rec.get("init_seed"), "data_seed": rec.get("data_seed"),
         "status": status, "metric_name": rec["metric_name"], "metric": metric, "majority_baseline": baseline,
-        "failed_majority": None if metric is None or baseline is None else bool(metric <= baseline),
-        "failed_fixed": None if metric is None or fixed is None else bool(metric <= fixed),
+        **_failed(metric, baseline, rec["task"]),
         # the run predicts one class for every dev example: a collapse, whatever its metric
         "single_class": None if not preds else len(set(preds)) == 1,
         "precision": precision(rec),
@@ -78,6 +95,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
         "label": rec["method"].get("label") if isinstance(rec["method"], dict) else None,  # the preset's own
         "sweep": rec.get("sweep") or ((rec.get("config") or {}).get("sweep") or {}).get("name"),
         "reused_from": rec.get("reused_from"),  # a copy of another experiment's run (hydra.sweeper.reuse)
+        **_last(rec, metric),
         **{f"param.{k}": v for k, v in sorted(params.items())},
     }
 
@@ -212,6 +230,32 @@ def load_runs(root: Path, examples: Examples | None = None,
     return df.sort_values(["experiment", "task", "method", "params", "seed"], kind="stable").reset_index(drop=True), skipped
 
 
+def at_last_evaluation(runs: pd.DataFrame, examples: Examples | None) -> tuple[pd.DataFrame, Examples | None]:
+    """Every completed run scored at its last dev evaluation instead of the one its recipe selects
+    (``--evaluation last``). A run whose selected evaluation is another one loses its single-class flag and
+    its stored dev predictions (they are the selected evaluation's), so the example-level statistics of its
+    cell stay blank rather than mix two evaluations."""
+    done = runs["status"] == "completed"
+    unknown = runs[done & runs["last_metric"].isna()] if "last_metric" in runs else runs[done]
+    if len(unknown):
+        r = unknown.iloc[0]
+        raise AnalysisError(f"{len(unknown)} completed runs do not say their last dev evaluation (e.g. {r['experiment']}/"
+                            f"{r['run_dir']}): analyse the records, or a runs.csv written from them since the "
+                            "last_metric column exists, for --evaluation last")
+    runs = runs.astype({c: object for c in ("failed_majority", "failed_fixed", "single_class")})  # a copy; None fits
+    moved = done & ~runs["last_is_selected"].map(lambda v: not pd.isna(v) and bool(v))
+    runs.loc[done, "metric"] = runs.loc[done, "last_metric"].astype(float)
+    failed = pd.DataFrame([_failed(m, b, t) for m, b, t in zip(runs["metric"], runs["majority_baseline"], runs["task"])],
+                          index=runs.index, dtype=object)
+    runs.loc[done, list(failed)] = failed[done]
+    runs.loc[moved, "single_class"] = None
+    if examples is not None:
+        gone = set(zip(runs.loc[moved, "experiment"], runs.loc[moved, "run_dir"]))
+        examples = Examples({k: v for k, v in examples.predictions.items() if k not in gone}, examples.labels,
+                            examples.early)
+    return runs, examples
+
+
 def read_runs_csv(path: Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(path, keep_default_na=True)
@@ -229,7 +273,7 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
             values = df.pop(old)
             if f"param.{old}" not in df:
                 df[f"param.{old}"] = values
-    for col in ("failed_majority", "failed_fixed", "single_class"):
+    for col in ("failed_majority", "failed_fixed", "single_class", "last_is_selected"):
         df[col] = df[col].map(lambda v: None if pd.isna(v) else str(v) in ("True", "true", "1", "1.0"))
     return df
 

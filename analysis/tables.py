@@ -18,6 +18,8 @@ from .declared import TableSpec
 RULE_TEXT = {"majority": "failed = metric <= majority-class baseline on dev (RTE acc 52.7, MRPC F1 81.2, CoLA MCC 0)",
              "fixed": "failed = metric <= the authors' fixed thresholds (RTE 0.53, MRPC 0.75, CoLA 0)"}
 STD_TEXT = {0: "population (ddof=0, as the authors)", 1: "sample (ddof=1)"}
+EVALUATION_TEXT = {"selected": "", "last": " Each run at its last dev evaluation (`--evaluation last`), also where "
+                   "its recipe reports another (train.select=best: Mosbach et al.'s best of all evaluations)."}
 
 # Display names for records written before presets declared their label (method.label in conf/method/*.yaml).
 NAMES = {
@@ -129,7 +131,8 @@ def _failed(r) -> str:
     return cell
 
 
-def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int) -> tuple[str, str, pd.DataFrame]:
+def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int,
+           evaluation: str = "selected") -> tuple[str, str, pd.DataFrame]:
     """(markdown, latex, csv frame) of one declared table over the summary rows ``s`` it shows."""
     long = long_form(spec, s)
     md, tex = [], []
@@ -140,7 +143,7 @@ def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int) -> tuple[str,
     for exp, e in long.groupby("experiment", sort=True):
         tasks = _tasks(e)
         fill = {"experiment": exp, "model": e["model"].iloc[0], "rule": RULE_TEXT[rule], "std": STD_TEXT[ddof]}
-        caption = spec.caption.format(**fill)
+        caption = spec.caption.format(**fill) + EVALUATION_TEXT[evaluation]
         if has_paper:
             caption += f" Rows 'paper': {spec.paper['source']}; 'diff' = ours − paper."
         md += [f"### {spec.title.format(**fill)}", "", caption, ""]
@@ -151,7 +154,7 @@ def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int) -> tuple[str,
             f" {h} | " + " | ".join(per_task[1:]) + " |" for h in head_cells)
         md += [head, "|" + "---|" * (1 + has_paper + len(per_task) * len(tasks))]
         cols = "l" * (1 + has_paper) + "r" * len(per_task) * len(tasks)
-        tex += [f"% {spec.tex_comment.format(**fill)}", f"\\begin{{tabular}}{{{cols}}}", "\\toprule"]
+        tex += [f"% {spec.tex_comment.format(**fill)}{EVALUATION_TEXT[evaluation]}", f"\\begin{{tabular}}{{{cols}}}", "\\toprule"]
         if named:
             tex += [f"{spec.row_header} & " + ("& " if has_paper else "") + " & ".join(
                         f"\\multicolumn{{{len(per_task)}}}{{c}}{{{paper.task_label(t, names)}}}" for t in tasks) + " \\\\",

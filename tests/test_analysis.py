@@ -625,3 +625,90 @@ def test_a_table_declared_in_a_file_renders_without_code(tmp_path):
     assert "| Lee et al. (2019) (Mixout) [p=0.1,skip_intermediate=True] |" in recipes
     (specs / "bad.yaml").write_text("title: x\nrow: recipe\n")
     assert main(["--no-aso", str(root), "--out", str(out), "--tables", str(specs), "--no-figures"]) == 2
+
+
+def _selection_tree(root: Path) -> Path:
+    """RTE, 30 dev examples: Mosbach et al. (train.select=best: the record reports its best of three evaluations)
+    and + bias correction (reports its last), 3 seeds each, with dev predictions and labels."""
+    from stability_bench import metrics
+
+    labels = np.array([0, 1] * 15)
+    exp = root / "t1"
+    right = {"mosbach": [[18, 21, 20], [17, 24, 15], [18, 19, 20]],  # of 30 dev examples; seed 2's last: failed
+             "bias_correction": [[17, 18], [18, 19], [15, 17]]}
+    for method, runs in right.items():
+        for seed, counts in enumerate(runs, start=1):
+            log = [{"stage": "all", "epoch": i + 1, "step": 10 * (i + 1), "metric": k / 30} for i, k in enumerate(counts)]
+            chosen = counts.index(max(counts)) if method == "mosbach" else len(counts) - 1
+            preds = np.where(np.arange(30) < counts[chosen], labels, 1 - labels)  # the chosen evaluation's
+            write_record(exp, "rte", method, {}, seed, metrics.accuracy(labels, preds), majority_baseline=0.5,
+                         evals=log, selected_eval={k: log[chosen][k] for k in ("stage", "epoch", "step")},
+                         dev_predictions=preds.tolist(), dev_labels=labels.tolist())
+    return root
+
+
+def test_runs_scored_at_their_last_evaluation_separate_training_from_dev_selection(tmp_path, capsys):
+    """--evaluation last: Mosbach et al.'s runs at their final evaluation instead of their best one (hand computed
+    from the records' evaluations); the failed rule applies to that value; the runs whose reported predictions are
+    another evaluation's lose the example-level columns; runs.csv stays as recorded, so --from-runs does the same."""
+    root = _selection_tree(tmp_path / "r")
+    assert main(["--no-aso", "--no-figures", str(root), "--out", str(tmp_path / "sel")]) == 0
+    assert main(["--no-aso", "--no-figures", str(root), "--out", str(tmp_path / "last"), "--evaluation", "last"]) == 0
+    sel, last = (pd.read_csv(tmp_path / d / "summary.csv").set_index("method") for d in ("sel", "last"))
+    assert sel.loc["mosbach", "mean"] == pytest.approx((21 + 24 + 20) / 90)
+    assert last.loc["mosbach", "mean"] == pytest.approx((20 + 15 + 20) / 90)
+    assert last.loc["mosbach", "std"] == pytest.approx(np.std([20 / 30, 15 / 30, 20 / 30]))
+    assert (sel.loc["mosbach", "n_failed"], last.loc["mosbach", "n_failed"]) == (0, 1)  # 0.50 <= 0.5
+    for col in ("mean", "std", "n_failed"):  # a recipe that reports its last evaluation is unchanged
+        assert sel.loc["bias_correction", col] == last.loc["bias_correction", col]
+    assert (tmp_path / "sel" / "runs.csv").read_bytes() == (tmp_path / "last" / "runs.csv").read_bytes()
+    runs = pd.read_csv(tmp_path / "sel" / "runs.csv")
+    mos = runs[runs["method"] == "mosbach"].sort_values("seed")
+    assert mos["last_metric"].tolist() == pytest.approx([20 / 30, 15 / 30, 20 / 30])
+    assert mos["last_is_selected"].tolist() == [False, False, True]
+
+    table = (tmp_path / "last" / "table1.md").read_text()
+    assert "Each run at its last dev evaluation (`--evaluation last`)" in table
+    assert "| Mosbach et al. (2020) | 3 | 61.1 | " in (tmp_path / "last" / "stats.md").read_text()
+    stats_sel, stats_last = (pd.read_csv(tmp_path / d / "stats.csv").set_index("method") for d in ("sel", "last"))
+    assert stats_sel.loc["mosbach", ["mean_mb_low", "n_single_class"]].notna().all()
+    assert stats_last.loc["mosbach", ["mean_mb_low", "n_single_class"]].isna().all()  # seeds 1, 2: another evaluation's
+    assert stats_last.loc["bias_correction", ["mean_mb_low", "n_single_class"]].notna().all()
+
+    again = tmp_path / "again"
+    assert main(["--no-aso", "--no-figures", "--from-runs", str(tmp_path / "sel" / "runs.csv"), "--out", str(again),
+                 "--evaluation", "last"]) == 0
+    assert (again / "summary.csv").read_bytes() == (tmp_path / "last" / "summary.csv").read_bytes()
+    assert (again / "stats.csv").read_bytes() == (tmp_path / "last" / "stats.csv").read_bytes()
+
+    # a runs.csv from before the column: one line, nothing written
+    runs.drop(columns=["last_metric", "last_is_selected"]).to_csv(tmp_path / "old.csv", index=False)
+    capsys.readouterr()
+    assert main(["--no-aso", "--from-runs", str(tmp_path / "old.csv"), "--out", str(tmp_path / "x"), "--evaluation", "last"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: 6 completed runs do not say their last dev evaluation (e.g. t1/rte/bias_correction/seed1): "
+                   "analyse the records, or a runs.csv written from them since the last_metric column exists, for "
+                   "--evaluation last"]
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_last_evaluation_rows_quoted_in_results_are_what_the_command_gives(tmp_path):
+    """RESULTS.md, Setting 2, "Dev-set selection": its rows are those of the command written above them."""
+    root = Path(__file__).parent.parent
+    assert main(["--from-runs", str(root / "analysis" / "study_gpu" / "runs.csv"), "--evaluation", "last",
+                 "--baseline", "mosbach", "--no-figures", "--out", str(tmp_path / "last")]) == 0
+    text = (root / "RESULTS.md").read_text()
+    stats_md = (tmp_path / "last" / "stats.md").read_text().split("# Early failure")[0]
+    quoted = 0
+    for block in stats_md.split("\n## ")[1:]:
+        task = block.splitlines()[0].split(" — ")[1]
+        head, against = block.split("Against `mosbach`")
+        for line in head.splitlines():
+            if line.startswith("| Mosbach"):
+                assert f"| {task} {line}" in text, f"RESULTS.md quotes an outdated row: {task} {line}"
+                quoted += 1
+        for line in against.splitlines():
+            if line.startswith(("| Devlin", "| + bias", "| CWGNC")):
+                assert f"| {task} {line}" in text, f"RESULTS.md quotes an outdated row: {task} {line}"
+                quoted += 1
+    assert quoted == 12
