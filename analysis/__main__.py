@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import aggregate, baselines, declared, figures, paper, report, tables
-from .load import (AnalysisError, Examples, at_last_evaluation, load_runs, mixed_precision, read_examples, read_runs_csv,
-                   write_examples)
+from .load import (AnalysisError, Examples, at_last_evaluation, check_last_known, load_runs, mixed_precision,
+                   read_examples, read_runs_csv, write_examples)
 from .outputs import OutputError, staged
 
 
@@ -217,7 +217,7 @@ def main(argv=None) -> int:
         declared.load_specs(args.tables)
         chosen = baselines.choose(runs, args.baseline) if args.baseline else None  # None: the tables' (analyse)
         if args.evaluation == "last":
-            at_last_evaluation(runs, None)  # every completed run must say its last evaluation
+            check_last_known(runs)
     except (AnalysisError, declared.TableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -230,11 +230,8 @@ def load_runs(root: Path, examples: Examples | None = None,
     return df.sort_values(["experiment", "task", "method", "params", "seed"], kind="stable").reset_index(drop=True), skipped
 
 
-def at_last_evaluation(runs: pd.DataFrame, examples: Examples | None) -> tuple[pd.DataFrame, Examples | None]:
-    """Every completed run scored at its last dev evaluation instead of the one its recipe selects
-    (``--evaluation last``). A run whose selected evaluation is another one loses its single-class flag and
-    its stored dev predictions (they are the selected evaluation's), so the example-level statistics of its
-    cell stay blank rather than mix two evaluations."""
+def check_last_known(runs: pd.DataFrame) -> None:
+    """An AnalysisError unless every completed run says its last dev evaluation (``--evaluation last``)."""
     done = runs["status"] == "completed"
     unknown = runs[done & runs["last_metric"].isna()] if "last_metric" in runs else runs[done]
     if len(unknown):
@@ -242,6 +239,15 @@ def at_last_evaluation(runs: pd.DataFrame, examples: Examples | None) -> tuple[p
         raise AnalysisError(f"{len(unknown)} completed runs do not say their last dev evaluation (e.g. {r['experiment']}/"
                             f"{r['run_dir']}): analyse the records, or a runs.csv written from them since the "
                             "last_metric column exists, for --evaluation last")
+
+
+def at_last_evaluation(runs: pd.DataFrame, examples: Examples | None) -> tuple[pd.DataFrame, Examples | None]:
+    """Every completed run scored at its last dev evaluation instead of the one its recipe selects
+    (``--evaluation last``). A run whose selected evaluation is another one loses its single-class flag and
+    its stored dev predictions (they are the selected evaluation's), so the example-level statistics of its
+    cell stay blank rather than mix two evaluations."""
+    check_last_known(runs)
+    done = runs["status"] == "completed"
     runs = runs.astype({c: object for c in ("failed_majority", "failed_fixed", "single_class")})  # a copy; None fits
     moved = done & ~runs["last_is_selected"].map(lambda v: not pd.isna(v) and bool(v))
     runs.loc[done, "metric"] = runs.loc[done, "last_metric"].astype(float)
