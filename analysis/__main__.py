@@ -102,6 +102,34 @@ def early_markdown(early: pd.DataFrame, names: dict[str, str] | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
+def churn_markdown(ch: pd.DataFrame, names: dict[str, str] | None = None) -> str:
+    """Per experiment: recipes x tasks, the churn in % of the dev set with its interval (cells without one: out)."""
+    ch = tables.paper_order(ch[ch["churn"].notna()])
+    lines = ["# Prediction churn", "",
+             "How often two runs of a recipe predict different labels for the same dev example: the share of the dev "
+             "set, averaged over every pair of runs, in %, with a 95% interval from the jackknife over runs (seeds "
+             "only; Milani Fard et al. 2016; Summers & Dinneen 2021). Runs with equal metrics can disagree on many "
+             "examples, so a low Std is not agreement. Cells whose runs' predictions are not all stored (with "
+             "`--evaluation last`: are another evaluation's) are left out.", ""]
+    for exp, e in ch.groupby("experiment", sort=False):
+        tasks, labels = tables._tasks(e), tables.recipe_labels(e)
+        lines += [f"## {exp} — prediction churn", "",
+                  "| Recipe | " + " | ".join(paper.task_label(t, names) for t in tasks) + " |", "|---|" + "---|" * len(tasks)]
+        for (method, params), r in e.groupby(["method", "params"], sort=False):
+            cells = []
+            for t in tasks:
+                x = r[r["task"] == t]
+                if x.empty:
+                    cells.append("")
+                    continue
+                x = x.iloc[0]
+                ci = "" if pd.isna(x["churn_ci_low"]) else f" [{100 * x['churn_ci_low']:.1f}, {100 * x['churn_ci_high']:.1f}]"
+                cells.append(f"{100 * x['churn']:.1f}{ci}")
+            lines.append(f"| {tables.recipe_label(method, params, labels)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def seed_variance_markdown(split: pd.DataFrame, names: dict[str, str] | None = None) -> str:
     lines = ["# Weight initialisation vs data order (Dodge et al. 2020)", "",
              "Variance of the dev metric (pp²) over an init_seed × data_seed grid: the variance of the per-init-seed "
@@ -146,6 +174,10 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: dict 
     split = aggregate.seed_variance(runs)
     names = paper.recorded_task_labels(runs)
     text = stats_markdown(comp, rule, names, evaluation)
+    ch = aggregate.churn(runs, examples)
+    if not ch.empty and ch["churn"].notna().any():  # else no run's predictions are stored
+        ch.to_csv(out / "churn.csv", index=False)
+        text += "\n" + churn_markdown(ch, names)
     if not split.empty:
         split.to_csv(out / "seed_variance.csv", index=False)
         text += "\n" + seed_variance_markdown(split, names)

@@ -161,6 +161,23 @@ def early_detection(runs: pd.DataFrame, examples, rule: str = "majority") -> pd.
     return pd.DataFrame(out)
 
 
+def churn(runs: pd.DataFrame, examples) -> pd.DataFrame:
+    """Per cell of two or more completed runs: their prediction churn (``stats.disagreement``) on the dev set, from
+    the stored predictions; nan where a run's are missing (or are another evaluation's: ``--evaluation last``)."""
+    done = runs[runs["status"] == "completed"]
+    out = []
+    for (exp, task, model, method, params), g in done.groupby(GROUP, sort=True):
+        if len(g) < 2:
+            continue
+        preds = [examples.predictions.get((exp, d)) for d in g["run_dir"]] if examples is not None else [None]
+        complete = all(p is not None for p in preds) and len({len(p) for p in preds}) == 1
+        value, low, high = stats.disagreement(np.stack(preds)) if complete else (np.nan, np.nan, np.nan)
+        out.append({"experiment": exp, "task": task, "model": model, "method": method, "params": params, "n": len(g),
+                    "churn": value, "churn_ci_low": low, "churn_ci_high": high,
+                    "label": g["label"].iloc[0] if "label" in g else None})
+    return pd.DataFrame(out)
+
+
 def seed_variance(runs: pd.DataFrame) -> pd.DataFrame:
     """Split the metric's variance into weight-initialisation and data-order parts (Dodge et al. 2020),
     for every cell run on a grid of init_seed x data_seed: with m_ij the metric of init i and data

@@ -150,6 +150,27 @@ def multi_bootstrap(preds, labels, metric: str, ddof: int = 0, n_resamples: int 
     return (out, dists) if return_dist else out
 
 
+def disagreement(preds, level: float = 0.95) -> tuple[float, float, float]:
+    """Prediction churn (Milani Fard et al. 2016; "pairwise disagreement" in Summers & Dinneen 2021): the share of
+    dev examples on which two runs predict different labels, averaged over every pair of runs — runs with equal
+    metrics can still disagree on many examples. The average over pairs is a U-statistic; its interval is the
+    normal one with the jackknife's standard error over runs (leave one run out). Seeds only: the dev set's own
+    sampling error is left out. ``preds``: runs x dev examples. (churn, low, high); nan below 2 runs (interval: 3)."""
+    P = np.asarray(preds)
+    n = len(P)
+    if n < 2 or P.shape[1] == 0:
+        return np.nan, np.nan, np.nan
+    D = np.stack([(P[i] != P).mean(axis=1) for i in range(n)])  # runs x runs, a row at a time: memory O(runs x dev)
+    total = D.sum()  # every pair twice
+    churn = float(total / (n * (n - 1)))
+    if n < 3:
+        return churn, np.nan, np.nan
+    loo = (total - 2 * D.sum(axis=1)) / ((n - 1) * (n - 2))  # the churn of the other n - 1 runs
+    se = float(np.sqrt((n - 1) / n * ((loo - loo.mean()) ** 2).sum()))
+    z = float(st.norm.ppf(0.5 + level / 2))
+    return churn, max(0.0, churn - z * se), min(1.0, churn + z * se)
+
+
 def wilcoxon_paired(a, b) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired runs (same seed: same classifier init and data order)."""
     d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)

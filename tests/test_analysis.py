@@ -674,6 +674,9 @@ def test_runs_scored_at_their_last_evaluation_separate_training_from_dev_selecti
     assert stats_sel.loc["mosbach", ["mean_mb_low", "n_single_class"]].notna().all()
     assert stats_last.loc["mosbach", ["mean_mb_low", "n_single_class"]].isna().all()  # seeds 1, 2: another evaluation's
     assert stats_last.loc["bias_correction", ["mean_mb_low", "n_single_class"]].notna().all()
+    churn_sel, churn_last = (pd.read_csv(tmp_path / d / "churn.csv").set_index("method")["churn"] for d in ("sel", "last"))
+    assert churn_sel.notna().all() and churn_last.isna().tolist() == [False, True]  # bias_correction, mosbach
+    assert "| Mosbach et al. (2020) |" not in (tmp_path / "last" / "stats.md").read_text().split("# Prediction churn")[1]
 
     again = tmp_path / "again"
     assert main(["--no-aso", "--no-figures", "--from-runs", str(tmp_path / "sel" / "runs.csv"), "--out", str(again),
@@ -698,7 +701,7 @@ def test_the_last_evaluation_rows_quoted_in_results_are_what_the_command_gives(t
     assert main(["--from-runs", str(root / "analysis" / "study_gpu" / "runs.csv"), "--evaluation", "last",
                  "--baseline", "mosbach", "--no-figures", "--out", str(tmp_path / "last")]) == 0
     text = (root / "RESULTS.md").read_text()
-    stats_md = (tmp_path / "last" / "stats.md").read_text().split("# Early failure")[0]
+    stats_md = (tmp_path / "last" / "stats.md").read_text().split("# Prediction churn")[0]
     quoted = 0
     for block in stats_md.split("\n## ")[1:]:
         task = block.splitlines()[0].split(" — ")[1]
@@ -712,3 +715,21 @@ def test_the_last_evaluation_rows_quoted_in_results_are_what_the_command_gives(t
                 assert f"| {task} {line}" in text, f"RESULTS.md quotes an outdated row: {task} {line}"
                 quoted += 1
     assert quoted == 12
+
+
+def test_churn_is_the_mean_pairwise_disagreement_with_a_jackknife_interval():
+    """Hand computation: runs 1-2 disagree on 1 of 4 examples, 1-3 on 2, 2-3 on 1: churn (1/4 + 2/4 + 1/4) / 3 = 1/3;
+    leaving one run out gives 1/4, 1/2, 1/4, so the jackknife's se is sqrt(2/3 * (1/144 + 4/144 + 1/144)) = 1/6."""
+    preds = np.array([[0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1]])
+    churn, low, high = stats.disagreement(preds)
+    z = 1.959963984540054
+    assert (churn, low, high) == pytest.approx((1 / 3, 1 / 3 - z / 6, 1 / 3 + z / 6))
+    assert stats.disagreement(preds[:2])[0] == 0.25 and np.isnan(stats.disagreement(preds[:2])[1])
+    assert np.isnan(stats.disagreement(preds[:1])[0])
+    assert stats.disagreement(np.ones((5, 9), int)) == (0.0, 0.0, 0.0)  # identical runs
+    # the leave-one-out shortcut against recomputing without each run, on random predictions of 3 classes
+    rng = np.random.default_rng(0)
+    P = rng.integers(0, 3, (7, 50))
+    loo = np.array([stats.disagreement(np.delete(P, k, axis=0))[0] for k in range(7)])
+    se = np.sqrt(6 / 7 * ((loo - loo.mean()) ** 2).sum())
+    assert stats.disagreement(P)[1] == pytest.approx(stats.disagreement(P)[0] - z * se)
