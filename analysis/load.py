@@ -104,6 +104,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
 class Examples:
     """What example-level and curve-level statistics need beyond runs.csv (written beside it)."""
     predictions: dict = field(default_factory=dict)  # (experiment, run_dir) -> dev predictions (completed runs)
+    last_predictions: dict = field(default_factory=dict)  # the same, of the last evaluation where another is selected
     labels: dict = field(default_factory=dict)  # (experiment, task) -> dev labels
     early: list = field(default_factory=list)  # per run and fraction of training: last dev metric, recent loss
 
@@ -199,6 +200,8 @@ def load_runs(root: Path, examples: Examples | None = None,
             task_labels.setdefault(rec["task"], label)  # how tables and figures name the task
         if examples is not None and rec["status"] == "completed" and rec.get("dev_predictions"):
             examples.predictions[(exp_dir.name, run_dir)] = np.asarray(rec["dev_predictions"])
+            if rec.get("last_dev_predictions"):
+                examples.last_predictions[(exp_dir.name, run_dir)] = np.asarray(rec["last_dev_predictions"])
             if (exp_dir.name, rec["task"]) not in examples.labels:
                 labels = _labels(rec, glue_dir, label_cache)
                 if labels is not None:
@@ -243,9 +246,10 @@ def check_last_known(runs: pd.DataFrame) -> None:
 
 def at_last_evaluation(runs: pd.DataFrame, examples: Examples | None) -> tuple[pd.DataFrame, Examples | None]:
     """Every completed run scored at its last dev evaluation instead of the one its recipe selects
-    (``--evaluation last``). A run whose selected evaluation is another one loses its single-class flag and
-    its stored dev predictions (they are the selected evaluation's), so the example-level statistics of its
-    cell stay blank rather than mix two evaluations."""
+    (``--evaluation last``). A run whose selected evaluation is another one is also judged by its last
+    evaluation's dev predictions (single class, multi-bootstrap, churn) where its record stores them
+    (``last_dev_predictions``); else it loses them and its single-class flag, so the example-level statistics of
+    its cell stay blank rather than mix two evaluations."""
     check_last_known(runs)
     done = runs["status"] == "completed"
     runs = runs.astype({c: object for c in ("failed_majority", "failed_fixed", "single_class")})  # a copy; None fits
@@ -254,11 +258,13 @@ def at_last_evaluation(runs: pd.DataFrame, examples: Examples | None) -> tuple[p
     failed = pd.DataFrame([_failed(m, b, t) for m, b, t in zip(runs["metric"], runs["majority_baseline"], runs["task"])],
                           index=runs.index, dtype=object)
     runs.loc[done, list(failed)] = failed[done]
-    runs.loc[moved, "single_class"] = None
+    last = examples.last_predictions if examples is not None else {}
+    moved_keys = [k for k, m in zip(zip(runs["experiment"], runs["run_dir"]), moved) if m]
+    runs.loc[moved, "single_class"] = [len(set(last[k])) == 1 if k in last else None for k in moved_keys]
     if examples is not None:
-        gone = set(zip(runs.loc[moved, "experiment"], runs.loc[moved, "run_dir"]))
-        examples = Examples({k: v for k, v in examples.predictions.items() if k not in gone}, examples.labels,
-                            examples.early)
+        predictions = {**examples.predictions, **{k: last.get(k) for k in moved_keys}}
+        examples = Examples(predictions={k: v for k, v in predictions.items() if v is not None},
+                            labels=examples.labels, early=examples.early)
     return runs, examples
 
 
@@ -284,15 +290,24 @@ def read_runs_csv(path: Path) -> pd.DataFrame:
     return df
 
 
+def _ids(values: np.ndarray) -> str:
+    return " ".join(map(str, values.tolist()))
+
+
 def write_examples(examples: Examples, out: Path) -> list[str]:
     """dev_predictions.csv, dev_labels.csv and early.csv beside runs.csv (what --from-runs reads back)."""
     written = []
     if examples.predictions:
-        pd.DataFrame([{"experiment": e, "run_dir": r, "predictions": " ".join(map(str, p.tolist()))}
-                      for (e, r), p in sorted(examples.predictions.items())]).to_csv(out / "dev_predictions.csv", index=False)
+        rows = []
+        for key, p in sorted(examples.predictions.items()):
+            row = {"experiment": key[0], "run_dir": key[1], "predictions": _ids(p)}
+            if examples.last_predictions:  # a column only where some run selects another evaluation than its last
+                row["last_predictions"] = _ids(examples.last_predictions[key]) if key in examples.last_predictions else ""
+            rows.append(row)
+        pd.DataFrame(rows).to_csv(out / "dev_predictions.csv", index=False)
         written.append("dev_predictions.csv")
     if examples.labels:
-        pd.DataFrame([{"experiment": e, "task": t, "labels": " ".join(map(str, v.tolist()))}
+        pd.DataFrame([{"experiment": e, "task": t, "labels": _ids(v)}
                       for (e, t), v in sorted(examples.labels.items())]).to_csv(out / "dev_labels.csv", index=False)
         written.append("dev_labels.csv")
     if examples.early:
@@ -307,8 +322,10 @@ def read_examples(runs_csv: Path) -> Examples:
     ex = Examples()
     try:
         if (folder / "dev_predictions.csv").exists():
-            for r in pd.read_csv(folder / "dev_predictions.csv").itertuples():
+            for r in pd.read_csv(folder / "dev_predictions.csv", keep_default_na=False).itertuples():
                 ex.predictions[(r.experiment, r.run_dir)] = np.array(str(r.predictions).split(), dtype=np.int64)
+                if getattr(r, "last_predictions", ""):  # written where some run selects another evaluation
+                    ex.last_predictions[(r.experiment, r.run_dir)] = np.array(r.last_predictions.split(), dtype=np.int64)
         if (folder / "dev_labels.csv").exists():
             for r in pd.read_csv(folder / "dev_labels.csv").itertuples():
                 ex.labels[(r.experiment, r.task)] = np.array(str(r.labels).split(), dtype=np.int64)

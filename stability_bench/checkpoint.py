@@ -51,7 +51,8 @@ class Checkpointing:
 def save(path: Path, identity: dict, model, optimizer, position: Position, result) -> None:
     state = {"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "position": position.__dict__, "result": {k: getattr(result, k) for k in
-                                                       ("evals", "stages", "loss_curve", "steps", "chosen", "predictions")}}
+                                                       ("evals", "stages", "loss_curve", "steps", "chosen", "predictions",
+                                                        "last_predictions")}}
     atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 

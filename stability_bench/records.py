@@ -101,6 +101,7 @@ class Record:
     metrics: dict | None = None  # accuracy, f1 and mcc of the selected evaluation
     selected_eval: dict | None = None  # which evaluation gave the metric (train.select)
     dev_predictions: list | None = None  # the selected evaluation's predicted label of each dev example
+    last_dev_predictions: list | None = None  # the last evaluation's, where another one is selected (train.select=best)
     diverged_at_step: int | None = None
     error: str | None = None  # crashed or interrupted: why
     traceback: str | None = None  # crashed: where

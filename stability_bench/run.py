@@ -255,6 +255,8 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
                 record.status, record.metric, record.metrics = "completed", chosen["metric"], chosen["metrics"]
                 record.selected_eval = {"stage": chosen["stage"], "epoch": chosen["epoch"], "step": chosen["step"]}
                 record.dev_predictions = result.predictions
+                if chosen != result.evals[-1]:  # --evaluation last in the analysis scores the run with these
+                    record.last_dev_predictions = result.last_predictions
                 record.failed = bool(chosen["metric"] <= record.majority_baseline)
             ckpt_path.unlink(missing_ok=True)
         except (KeyboardInterrupt, Interrupted, SystemExit):  # SystemExit: submitit's exit after a requeue

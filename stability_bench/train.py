@@ -38,6 +38,7 @@ class FitResult:
     steps: int = 0
     chosen: dict | None = None  # the evaluation reported as the run's metric
     predictions: list[int] | None = None  # dev predictions of the chosen evaluation
+    last_predictions: list[int] | None = None  # dev predictions of the latest evaluation
     diverged_at: int | None = None  # the step whose logged loss was NaN or infinite
     first_step_at: float | None = None  # time.time() when the first optimizer step finished
     resumed_from_step: int | None = None  # the checkpoint's step, when continued from one
@@ -114,9 +115,10 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
                  "metric": values[task.metric], "metrics": values,
                  "seconds": round(time.time() - started, 3)}
         result.evals.append(entry)
+        result.last_predictions = preds.tolist()
         if t.select == "last" or values[task.metric] > best_value:
             best_value = values[task.metric]
-            result.chosen, result.predictions = entry, preds.tolist()
+            result.chosen, result.predictions = entry, result.last_predictions
         log.info("%s eval %s epoch %.2f: %s %.4f", desc, stage_name, epoch, task.metric, values[task.metric])
         return entry
 

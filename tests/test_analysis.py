@@ -627,9 +627,10 @@ def test_a_table_declared_in_a_file_renders_without_code(tmp_path):
     assert main(["--no-aso", str(root), "--out", str(out), "--tables", str(specs), "--no-figures"]) == 2
 
 
-def _selection_tree(root: Path) -> Path:
+def _selection_tree(root: Path, store_last: bool = False) -> Path:
     """RTE, 30 dev examples: Mosbach et al. (train.select=best: the record reports its best of three evaluations)
-    and + bias correction (reports its last), 3 seeds each, with dev predictions and labels."""
+    and + bias correction (reports its last), 3 seeds each, with dev predictions and labels (``store_last``: and
+    the last evaluation's, where it is not the selected one, as records have since they have the field)."""
     from stability_bench import metrics
 
     labels = np.array([0, 1] * 15)
@@ -641,9 +642,11 @@ def _selection_tree(root: Path) -> Path:
             log = [{"stage": "all", "epoch": i + 1, "step": 10 * (i + 1), "metric": k / 30} for i, k in enumerate(counts)]
             chosen = counts.index(max(counts)) if method == "mosbach" else len(counts) - 1
             preds = np.where(np.arange(30) < counts[chosen], labels, 1 - labels)  # the chosen evaluation's
+            extra = {"last_dev_predictions": np.where(np.arange(30) < counts[-1], labels, 1 - labels).tolist()} \
+                if store_last and chosen != len(counts) - 1 else {}
             write_record(exp, "rte", method, {}, seed, metrics.accuracy(labels, preds), majority_baseline=0.5,
                          evals=log, selected_eval={k: log[chosen][k] for k in ("stage", "epoch", "step")},
-                         dev_predictions=preds.tolist(), dev_labels=labels.tolist())
+                         dev_predictions=preds.tolist(), dev_labels=labels.tolist(), **extra)
     return root
 
 
@@ -693,6 +696,22 @@ def test_runs_scored_at_their_last_evaluation_separate_training_from_dev_selecti
                    "analyse the records, or a runs.csv written from them since the last_metric column exists, for "
                    "--evaluation last"]
     assert not (tmp_path / "x").exists()
+
+
+def test_runs_whose_records_keep_the_last_evaluations_predictions_get_every_statistic_at_it(tmp_path):
+    """--evaluation last with last_dev_predictions in the records: the example-level statistics of Mosbach et al.'s
+    cell are those of its last evaluations (churn by hand: the runs predict right on their first 20, 15 and 20
+    examples, so pairs disagree on 5, 0 and 5 of 30), also --from-runs."""
+    root = _selection_tree(tmp_path / "r", store_last=True)
+    assert main(["--no-aso", "--no-figures", str(root), "--out", str(tmp_path / "last"), "--evaluation", "last"]) == 0
+    comp = pd.read_csv(tmp_path / "last" / "stats.csv").set_index("method")
+    assert comp.loc["mosbach", ["mean_mb_low", "mean_mb_high"]].notna().all() and comp.loc["mosbach", "n_single_class"] == 0
+    churn = pd.read_csv(tmp_path / "last" / "churn.csv").set_index("method")["churn"]
+    assert churn["mosbach"] == pytest.approx((5 + 0 + 5) / 30 / 3)
+    assert main(["--no-aso", "--no-figures", "--from-runs", str(tmp_path / "last" / "runs.csv"), "--out",
+                 str(tmp_path / "again"), "--evaluation", "last"]) == 0
+    for name in ("stats.csv", "churn.csv", "summary.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "last" / name).read_bytes(), name
 
 
 def test_the_last_evaluation_rows_quoted_in_results_are_what_the_command_gives(tmp_path):

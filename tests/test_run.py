@@ -39,6 +39,19 @@ def test_record_is_complete_and_its_metric_recomputes_from_predictions(glue_dir,
     assert rec["config"]["train"]["lr"] == 2e-5
 
 
+def test_a_run_that_selects_another_evaluation_also_keeps_its_last_ones_predictions(glue_dir, tmp_path):
+    """train.select=best (Mosbach et al.): dev_predictions are the selected evaluation's; last_dev_predictions the
+    last one's, which recompute its recorded metrics (what the analysis's --evaluation last scores). A run that
+    reports its last evaluation stores them once."""
+    best = run(["task=rte", "seed=1", "train.select=best", "train.evals_per_epoch=3", "train.epochs=2"], glue_dir,
+               tmp_path / "r")
+    last = best["evals"][-1]
+    assert best["selected_eval"] != {k: last[k] for k in ("stage", "epoch", "step")}  # the first of equal ones
+    assert metrics.all_metrics(np.array(best["dev_labels"]), np.array(best["last_dev_predictions"])) == last["metrics"]
+    assert metrics.all_metrics(np.array(best["dev_labels"]), np.array(best["dev_predictions"])) == best["metrics"]
+    assert "last_dev_predictions" not in run(["task=rte", "seed=1", "train.epochs=2"], glue_dir, tmp_path / "r2")
+
+
 def test_record_holds_no_environment_variables(glue_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
     rec = run([], glue_dir, tmp_path / "r")
