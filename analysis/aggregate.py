@@ -21,6 +21,15 @@ def n_single_class(done: pd.DataFrame):
     return int(known.astype(bool).sum()) if len(known) == len(done) and len(done) else None
 
 
+def cell_predictions(examples, experiment: str, run_dirs) -> np.ndarray | None:
+    """The stored dev predictions of a cell's runs (runs x dev examples); None unless every run has them, all of
+    one length."""
+    preds = [examples.predictions.get((experiment, d)) for d in run_dirs] if examples is not None else [None]
+    if not preds or any(p is None for p in preds) or len({len(p) for p in preds}) != 1:
+        return None
+    return np.stack(preds)
+
+
 def summarize(runs: pd.DataFrame, rule: str = "majority", ddof: int = 0) -> pd.DataFrame:
     """One row per (experiment, task, model, method, params): counts by status, Std/Mean/Max of the
     completed runs' metric (fractions, not percent), and failed runs under ``rule``."""
@@ -68,10 +77,10 @@ def compare(runs: pd.DataFrame, baselines: dict, rule: str = "majority", ddof: i
             v = r["metric"].astype(float).to_numpy()
             mean_ci = stats.bootstrap_ci(v, "mean", n_resamples=n_resamples)
             std_ci = stats.bootstrap_ci(v, "std", ddof=ddof, n_resamples=n_resamples)
-            preds = [examples.predictions.get((exp, d)) for d in r["run_dir"]] if examples is not None else []
+            preds = cell_predictions(examples, exp, r["run_dir"])
             multi = {"mean": (np.nan, np.nan), "std": (np.nan, np.nan)}
-            if labels is not None and preds and all(p is not None and len(p) == len(labels) for p in preds):
-                multi = stats.multi_bootstrap(np.stack(preds), labels, r["metric_name"].iloc[0], ddof=ddof)
+            if labels is not None and preds is not None and preds.shape[1] == len(labels):
+                multi = stats.multi_bootstrap(preds, labels, r["metric_name"].iloc[0], ddof=ddof)
             is_base = cell is not None and (exp, method, str(params)) == (cell.experiment, cell.method, cell.params)
             n_failed = int(r[fcol].astype(bool).sum())
             failed_ci = stats.wilson(n_failed, len(v))
@@ -169,9 +178,8 @@ def churn(runs: pd.DataFrame, examples) -> pd.DataFrame:
     for (exp, task, model, method, params), g in done.groupby(GROUP, sort=True):
         if len(g) < 2:
             continue
-        preds = [examples.predictions.get((exp, d)) for d in g["run_dir"]] if examples is not None else [None]
-        complete = all(p is not None for p in preds) and len({len(p) for p in preds}) == 1
-        value, low, high = stats.disagreement(np.stack(preds)) if complete else (np.nan, np.nan, np.nan)
+        preds = cell_predictions(examples, exp, g["run_dir"])
+        value, low, high = stats.disagreement(preds) if preds is not None else (np.nan, np.nan, np.nan)
         out.append({"experiment": exp, "task": task, "model": model, "method": method, "params": params, "n": len(g),
                     "churn": value, "churn_ci_low": low, "churn_ci_high": high,
                     "label": g["label"].iloc[0] if "label" in g else None})
