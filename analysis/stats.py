@@ -160,7 +160,10 @@ def disagreement(preds, level: float = 0.95) -> tuple[float, float, float]:
     n = len(P)
     if n < 2 or P.shape[1] == 0:
         return np.nan, np.nan, np.nan
-    D = np.stack([(P[i] != P).mean(axis=1) for i in range(n)])  # runs x runs, a row at a time: memory O(runs x dev)
+    # runs x runs: the examples two runs label alike, counted per label by a matrix product (exact integers in
+    # float64, so the same numbers as comparing every pair, in milliseconds for 666 runs x 500 examples)
+    agree = sum((P == c).astype(float) @ (P == c).astype(float).T for c in np.unique(P))
+    D = (P.shape[1] - agree) / P.shape[1]
     total = D.sum()  # every pair twice
     churn = float(total / (n * (n - 1)))
     if n < 3:

@@ -749,6 +749,8 @@ def test_churn_is_the_mean_pairwise_disagreement_with_a_jackknife_interval():
     # the leave-one-out shortcut against recomputing without each run, on random predictions of 3 classes
     rng = np.random.default_rng(0)
     P = rng.integers(0, 3, (7, 50))
+    pairs = [(P[i] != P[j]).mean() for i in range(7) for j in range(7) if i != j]
+    assert stats.disagreement(P)[0] == pytest.approx(np.mean(pairs), abs=1e-15)  # the matrix product counts exactly
     loo = np.array([stats.disagreement(np.delete(P, k, axis=0))[0] for k in range(7)])
     se = np.sqrt(6 / 7 * ((loo - loo.mean()) ** 2).sum())
     assert stats.disagreement(P)[1] == pytest.approx(stats.disagreement(P)[0] - z * se)
