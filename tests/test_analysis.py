@@ -271,7 +271,7 @@ def test_published_tables_regenerate_from_their_runs_csv(published, tmp_path):
     src = Path(__file__).parent.parent / "analysis" / published
     assert main(["--from-runs", str(src / "runs.csv"), "--out", str(tmp_path), "--no-figures"]) == 0
     for name in ("summary.csv", "table1.md", "table1.tex", "table2.md", "stats.md", "stats.csv", "expected_max.csv",
-                 "early_detection.csv"):
+                 "early_detection.csv", "churn.csv"):
         if (src / name).exists():
             assert (tmp_path / name).read_text() == (src / name).read_text(), f"analysis/{published}/{name}"
 
