@@ -1,5 +1,5 @@
 """``python -m analysis <results dir> --out <dir>``: records -> runs.csv, summary.csv, table1.*, table2.*,
-stats.*, figures. ``--from-runs runs.csv`` regenerates everything but the record-based figures
+stats.*, churn.csv, figures. ``--from-runs runs.csv`` regenerates everything but the record-based figures
 from a runs.csv alone. Outputs are swapped in all at once (analysis/outputs.py)."""
 
 from __future__ import annotations
