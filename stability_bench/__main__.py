@@ -88,6 +88,13 @@ def hydra_key_message(full_key: str, known: list[str]) -> str:
     return line
 
 
+def multirun_flag_first(argv: list[str]) -> list[str]:
+    """``-m`` moved before the overrides: Hydra's argparse takes the overrides as one positional list, so an
+    override after ``-m`` (``+sweep=table1 -m seed=1``, the way one adds to a command) would be refused whole."""
+    flags = [a for a in argv[1:] if a in ("-m", "--multirun")]
+    return argv[:1] + flags + [a for a in argv[1:] if a not in ("-m", "--multirun")]
+
+
 def _from_hydra(e: BaseException) -> bool:
     """Raised by Hydra or OmegaConf (composing the config, parsing overrides), not by our code."""
     import traceback
@@ -106,6 +113,7 @@ if __name__ == "__main__":
     interrupts.install_drain()
     full = bool(os.environ.get("HYDRA_FULL_ERROR"))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its multi-line report
+    sys.argv = multirun_flag_first(sys.argv)
     try:
         main()
     except (KeyboardInterrupt, interrupts.Interrupted) as e:

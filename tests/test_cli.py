@@ -94,6 +94,15 @@ def test_a_dry_run_without_multirun_is_refused_not_run(glue_dir, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_multirun_flag_may_come_anywhere_among_the_overrides(glue_dir, tmp_path):
+    # Hydra's own parser refuses an override after -m; a user adds overrides to the end of a command
+    out = cli("+sweep=table1", "model=tiny_random", "-m", "seed=range(1,3)", "method=cwgnc", f"data.glue_dir={glue_dir}",
+              f"results_dir={tmp_path / 'r'}", "hydra.sweeper.dry_run=true", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "6 cells" in out.stdout + out.stderr and "dry run: nothing was launched" in out.stdout + out.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_malformed_tsv_is_reported_with_file_and_line(glue_dir, tmp_path):
     (glue_dir / "CoLA" / "train.tsv").write_text("gj04\t1\n")
     out = cli("task=cola", "model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
