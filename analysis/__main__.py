@@ -103,30 +103,44 @@ def early_markdown(early: pd.DataFrame, names: dict[str, str] | None = None) -> 
 
 
 def churn_markdown(ch: pd.DataFrame, names: dict[str, str] | None = None) -> str:
-    """Per experiment: recipes x tasks, the churn in % of the dev set with its interval (cells without one: out)."""
+    """Per experiment: recipes x tasks, the churn in % of the dev set with its interval (cells without one: out),
+    then each recipe's difference from its baseline's churn with the paired test."""
     ch = tables.paper_order(ch[ch["churn"].notna()])
     lines = ["# Prediction churn", "",
              "How often two runs of a recipe predict different labels for the same dev example: the share of the dev "
              "set, averaged over every pair of runs, in %, with a 95% interval from the jackknife over runs (seeds "
              "only; Milani Fard et al. 2016; Summers & Dinneen 2021). Runs with equal metrics can disagree on many "
              "examples, so a low Std is not agreement. Cells whose runs' predictions are not all stored (with "
-             "`--evaluation last`: are another evaluation's) are left out.", ""]
+             "`--evaluation last`: are another evaluation's) are left out. Against the baseline: the recipe's churn "
+             "minus the baseline's, in percentage points, with its 95% interval and p-value (raw / Holm over the "
+             "experiment's comparisons) from the jackknife over seeds, paired (a seed left out of both recipes).", ""]
+
+    def table(e, tasks, labels, cell):
+        rows = []
+        for (method, params), r in e.groupby(["method", "params"], sort=False):
+            cells = [cell(r[r["task"] == t].iloc[0]) if (r["task"] == t).any() else "" for t in tasks]
+            if any(cells):
+                rows.append(f"| {tables.recipe_label(method, params, labels)} | " + " | ".join(cells) + " |")
+        return ["| Recipe | " + " | ".join(paper.task_label(t, names) for t in tasks) + " |", "|---|" + "---|" * len(tasks),
+                *rows] if rows else []
+
+    def level(x):
+        ci = "" if pd.isna(x["churn_ci_low"]) else f" [{100 * x['churn_ci_low']:.1f}, {100 * x['churn_ci_high']:.1f}]"
+        return f"{100 * x['churn']:.1f}{ci}"
+
+    def versus(x):
+        if pd.isna(x.get("p_churn", np.nan)):
+            return ""
+        p = f"p {x['p_churn']:.2g} / {x['p_churn_holm']:.2g}"
+        return f"{100 * x['churn_diff']:+.1f} [{100 * x['churn_diff_ci_low']:+.1f}, {100 * x['churn_diff_ci_high']:+.1f}], {p}"
+
     for exp, e in ch.groupby("experiment", sort=False):
         tasks, labels = tables._tasks(e), tables.recipe_labels(e)
-        lines += [f"## {exp} — prediction churn", "",
-                  "| Recipe | " + " | ".join(paper.task_label(t, names) for t in tasks) + " |", "|---|" + "---|" * len(tasks)]
-        for (method, params), r in e.groupby(["method", "params"], sort=False):
-            cells = []
-            for t in tasks:
-                x = r[r["task"] == t]
-                if x.empty:
-                    cells.append("")
-                    continue
-                x = x.iloc[0]
-                ci = "" if pd.isna(x["churn_ci_low"]) else f" [{100 * x['churn_ci_low']:.1f}, {100 * x['churn_ci_high']:.1f}]"
-                cells.append(f"{100 * x['churn']:.1f}{ci}")
-            lines.append(f"| {tables.recipe_label(method, params, labels)} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += [f"## {exp} — prediction churn", "", *table(e, tasks, labels, level), ""]
+        against = table(e, tasks, labels, versus)
+        if against:
+            named = ", ".join(f"`{b}`" for b in dict.fromkeys(e.loc[e["p_churn"].notna(), "baseline"]))
+            lines += [f"Against {named}:", "", *against, ""]
     return "\n".join(lines)
 
 
@@ -174,7 +188,7 @@ def analyse(runs: pd.DataFrame, out: Path, rule: str, ddof: int, baseline: dict 
     split = aggregate.seed_variance(runs)
     names = paper.recorded_task_labels(runs)
     text = stats_markdown(comp, rule, names, evaluation)
-    ch = aggregate.churn(runs, examples)
+    ch = aggregate.churn(runs, examples, baseline)
     if not ch.empty and ch["churn"].notna().any():  # else no run's predictions are stored
         ch.to_csv(out / "churn.csv", index=False)
         text += "\n" + churn_markdown(ch, names)

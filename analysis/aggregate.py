@@ -170,20 +170,38 @@ def early_detection(runs: pd.DataFrame, examples, rule: str = "majority") -> pd.
     return pd.DataFrame(out)
 
 
-def churn(runs: pd.DataFrame, examples) -> pd.DataFrame:
+def churn(runs: pd.DataFrame, examples, baselines: dict | None = None) -> pd.DataFrame:
     """Per cell of two or more completed runs: their prediction churn (``stats.disagreement``) on the dev set, from
-    the stored predictions; nan where a run's are missing (or are another evaluation's: ``--evaluation last``)."""
+    the stored predictions; nan where a run's are missing (or are another evaluation's: ``--evaluation last``).
+    Against the group's baseline cell (``baselines``, as for ``compare``): the difference of churn with its
+    interval and the paired jackknife test (``stats.disagreement_difference``), Holm-adjusted over the
+    experiment's comparisons."""
     done = runs[runs["status"] == "completed"]
+    cells = {}  # (experiment, task, model, method, params as text) -> (predictions, seeds)
     out = []
     for (exp, task, model, method, params), g in done.groupby(GROUP, sort=True):
+        preds = cell_predictions(examples, exp, g["run_dir"])
+        seeds = list(zip(*(g[k].astype(str) for k in ("seed", "init_seed", "data_seed"))))  # as text: nan meets nan
+        cells[exp, task, model, method, str(params)] = preds, seeds
         if len(g) < 2:
             continue
-        preds = cell_predictions(examples, exp, g["run_dir"])
         value, low, high = stats.disagreement(preds) if preds is not None else (np.nan, np.nan, np.nan)
         out.append({"experiment": exp, "task": task, "model": model, "method": method, "params": params, "n": len(g),
                     "churn": value, "churn_ci_low": low, "churn_ci_high": high,
                     "label": g["label"].iloc[0] if "label" in g else None})
-    return pd.DataFrame(out)
+    for row in out:
+        key = (row["experiment"], row["task"], row["model"])
+        cell = (baselines or {}).get(key)
+        base = cells.get((cell.experiment, *key[1:], cell.method, cell.params)) if cell else None
+        mine = cells[(*key, row["method"], str(row["params"]))]
+        compared = base is not None and base is not mine and mine[0] is not None and base[0] is not None
+        diff = stats.disagreement_difference(mine[0], base[0], mine[1], base[1]) if compared else (np.nan,) * 4
+        row.update(baseline=cell.name(row["experiment"]) if cell else None,
+                   **dict(zip(("churn_diff", "churn_diff_ci_low", "churn_diff_ci_high", "p_churn"), diff)))
+    df = pd.DataFrame(out)
+    if len(df):  # a table's comparisons are one family, as in ``compare``
+        df["p_churn_holm"] = df.groupby("experiment")["p_churn"].transform(lambda p: pd.Series(stats.holm(p), index=p.index))
+    return df
 
 
 def seed_variance(runs: pd.DataFrame) -> pd.DataFrame:

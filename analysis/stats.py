@@ -150,6 +150,17 @@ def multi_bootstrap(preds, labels, metric: str, ddof: int = 0, n_resamples: int 
     return (out, dists) if return_dist else out
 
 
+def _disagreements(P: np.ndarray) -> tuple[float, np.ndarray]:
+    """Churn of the runs P (runs x examples, n >= 3) and of the n - 1 runs left when each one is left out."""
+    n = len(P)
+    # runs x runs: the examples two runs label alike, counted per label by a matrix product (exact integers in
+    # float64, so the same numbers as comparing every pair, in milliseconds for 666 runs x 500 examples)
+    agree = sum((P == c).astype(float) @ (P == c).astype(float).T for c in np.unique(P))
+    D = (P.shape[1] - agree) / P.shape[1]
+    total = D.sum()  # every pair twice
+    return float(total / (n * (n - 1))), (total - 2 * D.sum(axis=1)) / ((n - 1) * (n - 2))
+
+
 def disagreement(preds, level: float = 0.95) -> tuple[float, float, float]:
     """Prediction churn (Milani Fard et al. 2016; "pairwise disagreement" in Summers & Dinneen 2021): the share of
     dev examples on which two runs predict different labels, averaged over every pair of runs — runs with equal
@@ -160,18 +171,35 @@ def disagreement(preds, level: float = 0.95) -> tuple[float, float, float]:
     n = len(P)
     if n < 2 or P.shape[1] == 0:
         return np.nan, np.nan, np.nan
-    # runs x runs: the examples two runs label alike, counted per label by a matrix product (exact integers in
-    # float64, so the same numbers as comparing every pair, in milliseconds for 666 runs x 500 examples)
-    agree = sum((P == c).astype(float) @ (P == c).astype(float).T for c in np.unique(P))
-    D = (P.shape[1] - agree) / P.shape[1]
-    total = D.sum()  # every pair twice
-    churn = float(total / (n * (n - 1)))
     if n < 3:
-        return churn, np.nan, np.nan
-    loo = (total - 2 * D.sum(axis=1)) / ((n - 1) * (n - 2))  # the churn of the other n - 1 runs
+        return float((P[0] != P[1]).mean()), np.nan, np.nan
+    churn, loo = _disagreements(P)
     se = float(np.sqrt((n - 1) / n * ((loo - loo.mean()) ** 2).sum()))
     z = float(st.norm.ppf(0.5 + level / 2))
     return churn, max(0.0, churn - z * se), min(1.0, churn + z * se)
+
+
+def disagreement_difference(a, b, seeds_a, seeds_b, level: float = 0.95) -> tuple[float, float, float, float]:
+    """Churn of runs ``a`` minus churn of runs ``b`` (each runs x the same dev examples), with a two-sided test of
+    no difference. Seeds are the units: the jackknife leaves out one seed at a time, from both recipes at once
+    (``seeds_a``, ``seeds_b``: one hashable per run), so runs that share a seed (same classifier initialisation and
+    data order) are paired as the Wilcoxon test pairs them; t interval and p-value with (seeds - 1) degrees of
+    freedom (a simulation under the null, in the tests, keeps its rejection rate at the level or below).
+    (difference, low, high, p); nan unless each side has 3 or more runs."""
+    A, B = np.asarray(a), np.asarray(b)
+    if len(A) < 3 or len(B) < 3 or A.shape[1] != B.shape[1] or A.shape[1] == 0:
+        return np.nan, np.nan, np.nan, np.nan
+    (ca, loo_a), (cb, loo_b) = _disagreements(A), _disagreements(B)
+    units = list(dict.fromkeys([*seeds_a, *seeds_b]))
+    left_a, left_b = dict(zip(seeds_a, loo_a)), dict(zip(seeds_b, loo_b))
+    loo = np.array([left_a.get(u, ca) - left_b.get(u, cb) for u in units])  # a seed without a run changes nothing
+    m = len(units)
+    se = float(np.sqrt((m - 1) / m * ((loo - loo.mean()) ** 2).sum()))
+    diff = ca - cb
+    if se == 0:
+        return diff, diff, diff, (1.0 if diff == 0 else np.nan)
+    t = float(st.t.ppf(0.5 + level / 2, m - 1))
+    return diff, diff - t * se, diff + t * se, float(2 * st.t.sf(abs(diff) / se, m - 1))
 
 
 def wilcoxon_paired(a, b) -> float:

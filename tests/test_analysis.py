@@ -714,6 +714,28 @@ def test_runs_whose_records_keep_the_last_evaluations_predictions_get_every_stat
         assert (tmp_path / "again" / name).read_bytes() == (tmp_path / "last" / name).read_bytes(), name
 
 
+def test_churn_against_the_baseline_is_tested_pairing_runs_by_seed(tmp_path):
+    """The selection tree's runs predict right on their first k of 30 dev examples, so two runs disagree on
+    |k1 - k2|: Mosbach et al. (k = 21, 24, 20) has churn (3 + 1 + 4) / 90, + bias correction (18, 19, 17)
+    (1 + 1 + 2) / 90; leaving out seed 1, 2, 3 from both gives differences 4/30 - 2/30, 1/30 - 1/30, 3/30 - 1/30,
+    whose jackknife se is sqrt(2/3 * 24/8100) = 4/90 = the difference: t = 1 on 2 degrees of freedom, p = 1 - 1/sqrt(3)."""
+    root = _selection_tree(tmp_path / "r")
+    assert main(["--no-aso", "--no-figures", str(root), "--out", str(tmp_path / "out")]) == 0
+    ch = pd.read_csv(tmp_path / "out" / "churn.csv").set_index("method")
+    t = 4.302652729911275  # t quantile 0.975, 2 degrees of freedom
+    assert ch.loc["mosbach", "churn"] == pytest.approx(8 / 90) and ch.loc["bias_correction", "churn"] == pytest.approx(4 / 90)
+    assert ch.loc["mosbach", ["churn_diff", "churn_diff_ci_low", "churn_diff_ci_high", "p_churn", "p_churn_holm"]].tolist() \
+        == pytest.approx([4 / 90, 4 / 90 * (1 - t), 4 / 90 * (1 + t), 1 - 1 / np.sqrt(3), 1 - 1 / np.sqrt(3)])
+    assert ch.loc["mosbach", "baseline"] == "bias_correction" and ch.loc["bias_correction", ["churn_diff", "p_churn"]].isna().all()
+    section = (tmp_path / "out" / "stats.md").read_text().split("# Prediction churn")[1]
+    assert "Against `bias_correction`:\n\n| Recipe | RTE (Acc) |\n|---|---|\n" \
+           "| Mosbach et al. (2020) | +4.4 [-14.7, +23.6], p 0.42 / 0.42 |\n" in section
+    # another baseline: the comparison turns around
+    assert main(["--no-aso", "--no-figures", str(root), "--out", str(tmp_path / "m"), "--baseline", "mosbach"]) == 0
+    ch = pd.read_csv(tmp_path / "m" / "churn.csv").set_index("method")
+    assert ch.loc["bias_correction", "churn_diff"] == pytest.approx(-4 / 90) and pd.isna(ch.loc["mosbach", "p_churn"])
+
+
 def test_the_last_evaluation_rows_quoted_in_results_are_what_the_command_gives(tmp_path):
     """RESULTS.md, Setting 2, "Dev-set selection": its rows are those of the command written above them."""
     root = Path(__file__).parent.parent
@@ -754,3 +776,59 @@ def test_churn_is_the_mean_pairwise_disagreement_with_a_jackknife_interval():
     loo = np.array([stats.disagreement(np.delete(P, k, axis=0))[0] for k in range(7)])
     se = np.sqrt(6 / 7 * ((loo - loo.mean()) ** 2).sum())
     assert stats.disagreement(P)[1] == pytest.approx(stats.disagreement(P)[0] - z * se)
+
+
+def test_a_difference_of_churn_is_jackknifed_over_seeds_paired_or_not():
+    """Hand computation. A: churn 1/3, without each run 1/4, 1/2, 1/4 (above); B = 0000, 0000, 0001: pairs disagree
+    on 0, 1/4, 1/4 of the examples, churn 1/6, without each run 1/4, 1/4, 0. Same seeds (paired): differences
+    without seed 1, 2, 3 are 0, 1/4, 1/4, se = sqrt(2/3 * (1/36 + 2/144)) = 1/6 = the difference: t = 1 on 2
+    degrees of freedom, p = 1 - 1/sqrt(3). Disjoint seeds: six units, 1/12, 1/3, 1/12 (A's left out) and 1/12,
+    1/12, 1/3 (B's), se = sqrt(5/6 * 1/12), 5 degrees of freedom."""
+    from scipy import stats as st
+
+    A = np.array([[0, 0, 1, 1], [0, 1, 1, 1], [1, 1, 1, 1]])
+    B = np.array([[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]])
+    diff, low, high, p = stats.disagreement_difference(A, B, [1, 2, 3], [1, 2, 3])
+    t2 = st.t.ppf(0.975, 2)
+    assert (diff, low, high, p) == pytest.approx((1 / 6, 1 / 6 - t2 / 6, 1 / 6 + t2 / 6, 1 - 1 / np.sqrt(3)))
+    se = np.sqrt(5 / 6 * (1 / 12))
+    diff, low, high, p = stats.disagreement_difference(A, B, [1, 2, 3], [4, 5, 6])
+    assert (diff, high - low, p) == pytest.approx((1 / 6, 2 * st.t.ppf(0.975, 5) * se, 2 * st.t.sf(1 / 6 / se, 5)))
+    assert np.isnan(stats.disagreement_difference(A[:2], B, [1, 2], [1, 2, 3])[3])  # 3 runs a side at least
+    assert np.isnan(stats.disagreement_difference(A, B[:, :3], [1, 2, 3], [1, 2, 3])[0])  # other dev examples
+    # the shortcut against leaving each seed out of both and recomputing, on 3-class predictions with a missing run
+    rng = np.random.default_rng(1)
+    PA, PB = rng.integers(0, 3, (6, 40)), rng.integers(0, 3, (5, 40))
+    sa, sb = [1, 2, 3, 4, 5, 6], [1, 2, 3, 5, 6]  # B's seed 4 crashed
+    loo = np.array([stats.disagreement(PA[[i for i, x in enumerate(sa) if x != u]])[0]
+                    - stats.disagreement(PB[[i for i, x in enumerate(sb) if x != u]])[0] for u in sa])
+    se = np.sqrt(5 / 6 * ((loo - loo.mean()) ** 2).sum())
+    diff, low, high, _ = stats.disagreement_difference(PA, PB, sa, sb)
+    assert diff == pytest.approx(stats.disagreement(PA)[0] - stats.disagreement(PB)[0])
+    assert high - low == pytest.approx(2 * st.t.ppf(0.975, 5) * se)
+
+
+def test_the_churn_test_holds_its_level_under_the_null_and_finds_a_real_difference():
+    """Simulation: 25 seeds, 300 dev examples, each example with its own chance of label 1, runs of one seed
+    correlated across the two recipes (a shared draw). Same distribution for both recipes: the test rejects at
+    most at its 5% level (1,000 repetitions; a binomial 95% bound around 5% is 3.7-6.4%). A recipe whose runs
+    follow the examples' majority more often (2.3 points less churn on average): rejected in almost every repetition."""
+    rng = np.random.default_rng(0)
+    norm = __import__("scipy").stats.norm
+
+    def runs(q, shared):
+        return (norm.cdf(np.sqrt(0.5) * rng.standard_normal(shared.shape) + np.sqrt(0.5) * shared) < q).astype(int)
+
+    def rate(sharpen, reps):
+        seeds, hits = list(range(25)), 0
+        for _ in range(reps):
+            q = rng.beta(0.5, 0.5, 300)
+            shared = rng.standard_normal((25, 300))
+            a, b = runs(q, shared), runs(np.clip(q + sharpen * np.sign(q - 0.5) * np.minimum(q, 1 - q), 0, 1), shared)
+            hits += stats.disagreement_difference(a, b, seeds, seeds)[3] < 0.05
+        return hits / reps
+
+    assert rate(0.0, 1000) <= 0.064
+    assert rate(0.15, 200) >= 0.9
+
+
