@@ -67,6 +67,9 @@ class DataConfig:
     max_length: int = 128  # tokens per example after truncation
     cache_dir: Optional[str] = None  # tokenization cache; null = <results_dir>/.cache
     group_by_length: bool = False  # batch examples of similar length (less padding; changes batch composition)
+    # hold this fraction of the training set out of training (fixed by subset_seed, the same for every run seed);
+    # train.select=best then selects on it, not on the dev set it reports
+    heldout_fraction: Optional[float] = None
 
 
 @dataclass
@@ -234,6 +237,14 @@ def validate(cfg: Any) -> None:
         if d[key] is not None:
             _positive(d[key], f"data.{key}")
     _positive(d.max_length, "data.max_length")
+    if d.heldout_fraction is not None:
+        if not 0.0 < d.heldout_fraction < 1.0:
+            raise ConfigError(f"data.heldout_fraction={d.heldout_fraction} is invalid: it must be in (0, 1), or null "
+                              "(no held-out split)")
+        if t.select != "best":
+            raise ConfigError(f"data.heldout_fraction={d.heldout_fraction} holds training data out for "
+                              f"train.select=best to select on; with train.select={t.select} it would only shrink "
+                              "the training set: set train.select=best, or data.heldout_fraction=null")
     task = cfg.task
     if task.metric not in METRICS:
         raise ConfigError(f"task.metric={task.metric} is invalid: choose one of {', '.join(METRICS)}")

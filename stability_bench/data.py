@@ -112,7 +112,9 @@ def load_encoded(task, data_cfg, tokenizer, cache_dir: Path) -> tuple[dict[str, 
 
 def select_subsets(splits: dict[str, Encoded], data_cfg) -> dict[str, Encoded]:
     """Training subset: a fixed random sample (data.subset_seed), the same for every run seed,
-    kept in file order. Dev subset: the first N examples, so predictions align with the dev file."""
+    kept in file order. Dev subset: the first N examples, so predictions align with the dev file.
+    With ``data.heldout_fraction``: also ``heldout``, that fraction of the training subset, drawn with
+    data.subset_seed too (the same examples for every run seed and recipe) and left out of training."""
     train, dev = splits["train"], splits["dev"]
     n = data_cfg.max_train_samples
     if n is not None and n < len(train):
@@ -121,7 +123,17 @@ def select_subsets(splits: dict[str, Encoded], data_cfg) -> dict[str, Encoded]:
     m = data_cfg.max_eval_samples
     if m is not None and m < len(dev):
         dev = dev.subset(range(m))
-    return {"train": train, "dev": dev}
+    out = {"train": train, "dev": dev}
+    k = tasks.heldout_count(len(train), data_cfg.get("heldout_fraction"))
+    if data_cfg.get("heldout_fraction") is not None:
+        if not 0 < k < len(train):
+            raise ConfigError(f"data.heldout_fraction={data_cfg.heldout_fraction} of {len(train)} training examples "
+                              f"holds out {k}: choose a fraction that leaves at least one example on each side")
+        # another stream than the training subset's, so that holding out never changes which examples the subset has
+        held = np.zeros(len(train), dtype=bool)
+        held[np.random.RandomState([data_cfg.subset_seed, 1]).permutation(len(train))[:k]] = True
+        out["train"], out["heldout"] = train.subset(np.flatnonzero(~held).tolist()), train.subset(np.flatnonzero(held).tolist())
+    return out
 
 
 GROUP_CHUNK = 50  # batches per length-sorted chunk when grouping by length

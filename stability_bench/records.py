@@ -100,6 +100,7 @@ class Record:
     loss_curve: list | None = None  # [step, training loss] every train.log_every steps
     metrics: dict | None = None  # accuracy, f1 and mcc of the selected evaluation
     selected_eval: dict | None = None  # which evaluation gave the metric (train.select)
+    n_heldout: int | None = None  # training examples held out, on which train.select=best selected (data.heldout_fraction)
     dev_predictions: list | None = None  # the selected evaluation's predicted label of each dev example
     last_dev_predictions: list | None = None  # the last evaluation's, where another one is selected (train.select=best)
     diverged_at_step: int | None = None
@@ -168,6 +169,8 @@ def identity(cfg: dict) -> dict:
              if k not in ("device", "threads", "log_every", "eval_batch_size", "component_stats_every", "deterministic")}
     data = {k: cfg["data"][k] for k in ("max_train_samples", "max_eval_samples", "subset_seed", "max_length",
                                         "group_by_length")}
+    if cfg["data"].get("heldout_fraction") is not None:  # absent when off: records made before it stay the same run
+        data["heldout_fraction"] = cfg["data"]["heldout_fraction"]
     model = {k: cfg["model"][k] for k in ("name", "pretrained", "package", "random_init")}
     method = {k: v for k, v in cfg["method"].items() if k not in ("recipe", "label")}  # both follow from the preset
     return {"task": cfg["task"]["name"], "model": model, "method": method, "seed": cfg["seed"],

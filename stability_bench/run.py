@@ -207,6 +207,7 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
         seed=seed, init_seed=init_seed, data_seed=data_seed,
         metric_name=cfg.task.metric, majority_baseline=metrics.majority_baseline(cfg.task.metric, dev_labels),
         label_names=list(cfg.task.label_names), n_train=len(data["train"]), n_dev=len(dev_labels),
+        n_heldout=len(data["heldout"]) if "heldout" in data else None,
         dev_labels=[int(v) for v in dev_labels],
         tokenization_cache_hit=cache_hit, data_load_s=data_load_s, identity=ident, config=container,
         started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), owner=owner(),
@@ -231,9 +232,10 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
                 method.pretrain(model, data["train"], tokenizer, device)  # resumed: its weights are in the checkpoint
             record.n_parameters = sum(p.numel() for p in model.parameters())
             stats = ComponentStats(model, cfg.train.component_stats_every) if cfg.train.component_stats_every else None
-            log.info("%s: %s (%d train / %d dev examples, device %s)", desc,
+            log.info("%s: %s (%d train / %d dev examples%s, device %s)", desc,
                      f"resumed at step {resume['position'].global_step}" if resume else "start",
-                     len(data["train"]), len(dev_labels), device)
+                     len(data["train"]), len(dev_labels),
+                     f" / {len(data['heldout'])} held out to select on" if "heldout" in data else "", device)
             t_train = time.time()
             ckpt = checkpoint.Checkpointing(ckpt_path, ident, held, resume) if held else None
             result = fit(model, method, data, cfg.task, cfg.train, device, data_seed, stats, desc,

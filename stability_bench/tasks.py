@@ -171,7 +171,13 @@ def train_size(cfg, sizes: dict) -> int | None:
     if key not in sizes:
         sizes[key] = len(read_local(cfg.task, cfg.data.glue_dir, "train").labels)
     n = sizes[key]
-    return n if cfg.data.max_train_samples is None else min(n, cfg.data.max_train_samples)
+    n = n if cfg.data.max_train_samples is None else min(n, cfg.data.max_train_samples)
+    return n - heldout_count(n, cfg.data.get("heldout_fraction"))
+
+
+def heldout_count(n: int, fraction: float | None) -> int:
+    """Training examples held out for selection (``data.heldout_fraction``) of n."""
+    return 0 if fraction is None else int(round(fraction * n))
 
 
 def load_split(task, glue_dir: str | None, split: str) -> Split:

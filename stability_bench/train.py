@@ -81,8 +81,9 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
     """Train and evaluate. With ``ckpt``: a held stop signal saves a checkpoint at the end of the step (then
     takes its course), and a loaded checkpoint (``ckpt.resume``) is continued from where it stood."""
     t = train_cfg
-    train, dev = data["train"], data["dev"]
+    train, dev, heldout = data["train"], data["dev"], data.get("heldout")
     dev_order = eval_order(dev)
+    heldout_order = eval_order(heldout) if heldout is not None else None
     bf16 = t.precision == "bf16"
 
     def autocast():
@@ -112,14 +113,20 @@ def fit(model, method, data: dict[str, Encoded], task, train_cfg, device: torch.
         preds = predict(model, dev, t.eval_batch_size, device, autocast, dev_order)
         values = metrics.all_metrics(dev.labels, preds)
         entry = {"stage": stage_name, "epoch": round(epoch, 4), "step": global_step,
-                 "metric": values[task.metric], "metrics": values,
-                 "seconds": round(time.time() - started, 3)}
+                 "metric": values[task.metric], "metrics": values}
+        score = values[task.metric]  # what train.select=best selects on
+        if heldout is not None:
+            held = metrics.all_metrics(heldout.labels, predict(model, heldout, t.eval_batch_size, device, autocast, heldout_order))
+            entry.update(heldout_metric=held[task.metric], heldout_metrics=held)
+            score = held[task.metric]
+        entry["seconds"] = round(time.time() - started, 3)
         result.evals.append(entry)
         result.last_predictions = preds.tolist()
-        if t.select == "last" or values[task.metric] > best_value:
-            best_value = values[task.metric]
+        if t.select == "last" or score > best_value:
+            best_value = score
             result.chosen, result.predictions = entry, result.last_predictions
-        log.info("%s eval %s epoch %.2f: %s %.4f", desc, stage_name, epoch, task.metric, values[task.metric])
+        log.info("%s eval %s epoch %.2f: %s %.4f%s", desc, stage_name, epoch, task.metric, values[task.metric],
+                 f" (held out {score:.4f})" if heldout is not None else "")
         return entry
 
     for stage_index, stage in enumerate(method.stages(model, t.epochs)):

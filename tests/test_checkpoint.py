@@ -19,9 +19,11 @@ SAME = ("metric", "metrics", "dev_predictions", "last_dev_predictions", "loss_cu
 
 
 def command(glue, results, method):
+    method, _, heldout = method.partition("+")  # bias_correction+heldout: selects on a held-out split
     return [sys.executable, "-m", "stability_bench", "model=tiny_random", "task=rte", f"method={method}",
             f"data.glue_dir={glue}", f"results_dir={results}", "seed=3", "train.batch_size=4", "train.epochs=3",
-            "train.evals_per_epoch=3", "train.select=best", "train.log_every=7"]
+            "train.evals_per_epoch=3", "train.select=best", "train.log_every=7"] \
+        + (["data.heldout_fraction=0.2"] if heldout else [])
 
 
 def record_of(results, method_dir):
@@ -30,7 +32,8 @@ def record_of(results, method_dir):
 
 @pytest.mark.parametrize("method,method_dir,sig", [("bias_correction", "bias_correction", signal.SIGTERM),
                                                    ("mixout", "mixout*", signal.SIGUSR2),
-                                                   ("gu_restart", "gu_restart*", signal.SIGTERM)])
+                                                   ("gu_restart", "gu_restart*", signal.SIGTERM),
+                                                   ("bias_correction+heldout", "bias_correction", signal.SIGTERM)])
 def test_a_stopped_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(tmp_path, method, method_dir, sig):
     glue = write_glue(tmp_path / "glue", n_train=400)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -43,6 +43,9 @@ def test_one_run_then_a_second_invocation_skips_it(glue_dir, tmp_path):
      "it must be a non-empty name without '/' that does not start with '.'"),
     ("experiment=.cache", "error: experiment=.cache is invalid"),
     ("model.name=org/name", "error: model.name=org/name is invalid"),
+    ("data.heldout_fraction=1.5", "error: data.heldout_fraction=1.5 is invalid: it must be in (0, 1), or null"),
+    ("data.heldout_fraction=0.1", "error: data.heldout_fraction=0.1 holds training data out for train.select=best to "
+     "select on; with train.select=last it would only shrink the training set"),
 ])
 def test_bad_values_give_one_line_errors_and_write_nothing(glue_dir, tmp_path, override, message):
     args = ["model=tiny_random", f"results_dir={tmp_path / 'r'}", f"data.glue_dir={glue_dir}", "method=cwgnc", override]

@@ -52,6 +52,61 @@ def test_a_run_that_selects_another_evaluation_also_keeps_its_last_ones_predicti
     assert "last_dev_predictions" not in run(["task=rte", "seed=1", "train.epochs=2"], glue_dir, tmp_path / "r2")
 
 
+def test_selection_on_a_held_out_split_reports_the_dev_metric_of_the_evaluation_it_picks(glue_dir, tmp_path):
+    """data.heldout_fraction=0.25 of the 40 training examples: 10 held out, 30 trained on (8 steps an epoch in
+    batches of 4). Every evaluation also scores the held-out ten; train.select=best takes the first evaluation with
+    the best held-out metric and reports its dev metric and predictions. The dev labels are flipped, so that the
+    tiny model's runs, which move between predicting one class and the other, peak on dev where they do worst on
+    the held-out split (checked: selecting on dev would fail this test)."""
+    dev = glue_dir / "RTE" / "dev.tsv"
+    dev.write_text(dev.read_text().replace("not_entailment", "@").replace("entailment", "not_entailment").replace("@", "entailment"))
+    args = ["task=rte", "train.select=best", "train.evals_per_epoch=4", "train.epochs=2", "train.batch_size=4",
+            "train.lr=1e-3", "data.heldout_fraction=0.25"]
+    for seed in range(1, 9):
+        rec = run(args + [f"seed={seed}"], glue_dir, tmp_path / "r")
+        held, dev = [e["heldout_metric"] for e in rec["evals"]], [e["metric"] for e in rec["evals"]]
+        if held.index(max(held)) != dev.index(max(dev)):
+            break
+    else:
+        pytest.fail("no seed of 1-8 has its held-out and dev metrics peak at different evaluations")
+    assert (rec["n_train"], rec["n_heldout"], rec["steps"], len(rec["evals"])) == (30, 10, 16, 8)
+    chosen = rec["evals"][held.index(max(held))]
+    assert rec["selected_eval"] == {k: chosen[k] for k in ("stage", "epoch", "step")}
+    assert (rec["metric"], rec["metrics"]) == (chosen["metric"], chosen["metrics"])
+    assert metrics.all_metrics(np.array(rec["dev_labels"]), np.array(rec["dev_predictions"])) == chosen["metrics"]
+    assert all(10 * e["heldout_metrics"]["accuracy"] == pytest.approx(round(10 * e["heldout_metrics"]["accuracy"]))
+               for e in rec["evals"])  # accuracies of ten examples
+    assert rec["identity"]["data"]["heldout_fraction"] == 0.25
+    from stability_bench.tasks import train_size
+    assert train_size(make_cfg(args, glue_dir, tmp_path), {}) == 30  # what a dry run and packing count steps from
+    plain = run(["task=rte", "seed=1", "train.select=best"], glue_dir, tmp_path / "p")
+    assert "heldout_fraction" not in plain["identity"]["data"] and "n_heldout" not in plain  # older records: same run
+    assert "heldout_metric" not in plain["evals"][0]
+
+
+def test_the_held_out_split_is_fixed_by_the_subset_seed_and_taken_from_the_training_subset():
+    from omegaconf import OmegaConf
+
+    from stability_bench.data import Encoded, select_subsets
+
+    def ids(e):
+        return [x[0] for x in e.features["input_ids"]]
+
+    splits = {"train": Encoded({"input_ids": [[i] for i in range(100)]}, [i % 2 for i in range(100)], 0),
+              "dev": Encoded({"input_ids": [[i] for i in range(7)]}, [0] * 7, 0)}
+
+    def cut(subset_seed, fraction):
+        return select_subsets(splits, OmegaConf.create({"max_train_samples": 40, "max_eval_samples": None,
+                                                        "subset_seed": subset_seed, "heldout_fraction": fraction}))
+
+    whole, out = cut(0, None), cut(0, 0.25)
+    assert "heldout" not in whole and (len(out["train"]), len(out["heldout"])) == (30, 10)
+    assert sorted(ids(out["train"]) + ids(out["heldout"])) == ids(whole["train"])  # the same 40, split
+    assert ids(out["train"]) == sorted(ids(out["train"])) and ids(out["dev"]) == list(range(7))
+    assert ids(cut(0, 0.25)["heldout"]) == ids(out["heldout"]) != ids(cut(1, 0.25)["heldout"])
+    assert out["heldout"].labels == [i % 2 for i in ids(out["heldout"])]
+
+
 def test_record_holds_no_environment_variables(glue_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
     rec = run([], glue_dir, tmp_path / "r")
