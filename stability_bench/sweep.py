@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .config import UserError
 from .liveness import Liveness
-from .records import (RECORD_FILE, atomic_write, experiment_of, method_dirname, method_params, read_record_checked,
-                      record_path)
+from .records import (RECORD_FILE, atomic_write, experiment_of, identity, identity_diff, method_dirname, method_params,
+                      read_record_checked, record_path)
 
 SWEEP_FILE = "sweep.json"
 STATUS_ORDER = ("completed", "crashed", "diverged", "running", "interrupted", "corrupt", "missing")
@@ -90,6 +90,24 @@ def separate_experiments(grid: list[list[str]], configs: list) -> list[list[str]
     if len({record_path(cfg) for cfg in configs}) < len(configs):  # values that differ only in replaced characters
         raise UserError(f"the swept values of {', '.join(keys)} give two cells the same experiment name; "
                         "give them names with experiment=")
+    return out
+
+
+def other_settings(cells: list[Cell], configs: list, states: list[str]) -> list[tuple[Cell, list[str]]]:
+    """The completed cells whose record holds a run with other settings than the sweep's (a setting changed since
+    they ran, ``train.lr=1e-3`` added to the same command): a re-run would take them for done and the analysis
+    would show their settings under the new ones. Each with what differs (``records.identity_diff``); cells with
+    ``force=true`` are trained again anyway."""
+    from .packing import as_container
+
+    out = []
+    for cell, cfg, state in zip(cells, configs, states):
+        if state != "completed" or cfg.force:
+            continue
+        rec, _ = read_record_checked(cell.record_path)
+        diff = identity_diff((rec or {}).get("identity") or {}, identity(as_container(cfg))) if rec else []
+        if diff:
+            out.append((cell, diff))
     return out
 
 

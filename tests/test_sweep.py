@@ -145,6 +145,28 @@ def files(root: Path) -> list:
     return sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*")) if root.exists() else []
 
 
+def test_a_sweep_whose_settings_differ_from_its_completed_runs_is_refused_not_taken_for_done(glue_dir, tmp_path):
+    """The same command with a setting added (train.lr, data.heldout_fraction) would find its cells completed by
+    runs of the old settings: one line naming what differs, nothing launched or touched; its own experiment= or
+    force=true runs it. Cells of the same settings still resume."""
+    args = ["model=tiny_random", "task=rte", "method=mosbach", "train.epochs=1", "data.max_train_samples=16",
+            f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "seed=1,2", "-m"]
+    assert cli(args, tmp_path).returncode == 0
+    before = files(tmp_path / "r")
+    for extra, diff in ((["train.lr=1e-3"], "train.lr: 2e-05 -> 0.001"),
+                        (["data.heldout_fraction=0.25"], "data.heldout_fraction: None -> 0.25")):
+        for dry in ([], ["hydra.sweeper.dry_run=true"]):
+            out = cli(args + extra + dry, tmp_path)
+            assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr[-2000:]
+            assert out.stderr == (f"error: 2 of the sweep's 2 cells hold completed runs with other settings ({diff}; "
+                                  "e.g. tiny_random/rte/mosbach/seed1): give these settings their own experiment=, or "
+                                  "pass force=true to train those cells again with them; nothing was launched\n")
+    assert files(tmp_path / "r") == before
+    assert "3 cells: 2 completed, 1 to run" in cli(args + ["seed=1,2,3", "hydra.sweeper.dry_run=true"], tmp_path).stderr
+    own = cli(args + ["train.lr=1e-3", "experiment=lr"], tmp_path)
+    assert own.returncode == 0 and "[sweep] finished: 2 completed" in own.stderr, own.stderr[-2000:]
+
+
 def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
     """20 examples, batches of 8, 2 epochs, 2 evaluations an epoch: 3 steps an epoch, 6 a run, 4 evaluations."""
     args = ["+sweep=smoke", "model=tiny_random", "task=rte", "data.max_train_samples=20", "train.batch_size=8",
