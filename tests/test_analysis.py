@@ -736,6 +736,28 @@ def test_churn_against_the_baseline_is_tested_pairing_runs_by_seed(tmp_path):
     assert ch.loc["bias_correction", "churn_diff"] == pytest.approx(-4 / 90) and pd.isna(ch.loc["mosbach", "p_churn"])
 
 
+def test_table2s_thresholds_are_compared_on_churn_with_its_no_clipping_cell(tmp_path):
+    """Table 2's declared baseline is a cell named by its params (threshold 100000): each other threshold's churn
+    is compared with that cell's, whatever order the cells come in."""
+    from stability_bench import metrics
+
+    exp = tmp_path / "r" / "table2-tiny_random"
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 40)
+    for threshold, skill in ((100000.0, 0.6), (0.01, 0.9), (1.0, 0.7)):
+        for seed in range(1, 5):
+            preds = np.where(rng.random(40) < skill, labels, 1 - labels)
+            write_record(exp, "cola", "cwgnc", {"grouping": "tensor", "threshold": threshold}, seed,
+                         metrics.mcc(labels, preds), dev_predictions=preds.tolist(), dev_labels=labels.tolist())
+    assert main(["--no-aso", "--no-figures", str(tmp_path / "r"), "--out", str(tmp_path / "out")]) == 0
+    ch = pd.read_csv(tmp_path / "out" / "churn.csv").set_index("params")
+    base = ch.loc["grouping=tensor,threshold=100000"]
+    assert pd.isna(base["p_churn"]) and set(ch["baseline"]) == {"cwgnc,grouping=tensor,threshold=100000"}
+    for params in ("grouping=tensor,threshold=0.01", "grouping=tensor,threshold=1"):
+        assert ch.loc[params, "churn_diff"] == pytest.approx(ch.loc[params, "churn"] - base["churn"])
+        assert 0 < ch.loc[params, "p_churn"] <= ch.loc[params, "p_churn_holm"] <= 1
+
+
 def test_the_last_evaluation_rows_quoted_in_results_are_what_the_command_gives(tmp_path):
     """RESULTS.md, Setting 2, "Dev-set selection": its rows are those of the command written above them."""
     root = Path(__file__).parent.parent
