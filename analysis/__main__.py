@@ -129,7 +129,7 @@ def churn_markdown(ch: pd.DataFrame, names: dict[str, str] | None = None) -> str
         return f"{100 * x['churn']:.1f}{ci}"
 
     def versus(x):
-        if pd.isna(x.get("p_churn", np.nan)):
+        if pd.isna(x["p_churn"]):
             return ""
         p = f"p {x['p_churn']:.2g} / {x['p_churn_holm']:.2g}"
         return f"{100 * x['churn_diff']:+.1f} [{100 * x['churn_diff_ci_low']:+.1f}, {100 * x['churn_diff_ci_high']:+.1f}], {p}"

@@ -170,7 +170,7 @@ def early_detection(runs: pd.DataFrame, examples, rule: str = "majority") -> pd.
     return pd.DataFrame(out)
 
 
-def churn(runs: pd.DataFrame, examples, baselines: dict | None = None) -> pd.DataFrame:
+def churn(runs: pd.DataFrame, examples, baselines: dict) -> pd.DataFrame:
     """Per cell of two or more completed runs: their prediction churn (``stats.disagreement``) on the dev set, from
     the stored predictions; nan where a run's are missing (or are another evaluation's: ``--evaluation last``).
     Against the group's baseline cell (``baselines``, as for ``compare``): the difference of churn with its
@@ -191,7 +191,7 @@ def churn(runs: pd.DataFrame, examples, baselines: dict | None = None) -> pd.Dat
                     "label": g["label"].iloc[0] if "label" in g else None})
     for row in out:
         key = (row["experiment"], row["task"], row["model"])
-        cell = (baselines or {}).get(key)
+        cell = baselines.get(key)
         base = cells.get((cell.experiment, *key[1:], cell.method, cell.params)) if cell else None
         mine = cells[(*key, row["method"], str(row["params"]))]
         compared = base is not None and base is not mine and mine[0] is not None and base[0] is not None

@@ -124,10 +124,11 @@ def select_subsets(splits: dict[str, Encoded], data_cfg) -> dict[str, Encoded]:
     if m is not None and m < len(dev):
         dev = dev.subset(range(m))
     out = {"train": train, "dev": dev}
-    k = tasks.heldout_count(len(train), data_cfg.get("heldout_fraction"))
-    if data_cfg.get("heldout_fraction") is not None:
+    fraction = data_cfg.get("heldout_fraction")
+    if fraction is not None:
+        k = tasks.heldout_count(len(train), fraction)
         if not 0 < k < len(train):
-            raise ConfigError(f"data.heldout_fraction={data_cfg.heldout_fraction} of {len(train)} training examples "
+            raise ConfigError(f"data.heldout_fraction={fraction} of {len(train)} training examples "
                               f"holds out {k}: choose a fraction that leaves at least one example on each side")
         # another stream than the training subset's, so that holding out never changes which examples the subset has
         held = np.zeros(len(train), dtype=bool)
