@@ -82,6 +82,10 @@ def test_selection_on_a_held_out_split_reports_the_dev_metric_of_the_evaluation_
     plain = run(["task=rte", "seed=1", "train.select=best"], glue_dir, tmp_path / "p")
     assert "heldout_fraction" not in plain["identity"]["data"] and "n_heldout" not in plain  # older records: same run
     assert "heldout_metric" not in plain["evals"][0]
+    with pytest.raises(ConfigError, match=r"^data.heldout_fraction=0.01 of 40 training examples holds out 0: choose a "
+                                          "fraction that leaves at least one example on each side$"):
+        run(args[:-1] + ["data.heldout_fraction=0.01"], glue_dir, tmp_path / "none")
+    assert [p.name for p in (tmp_path / "none").iterdir()] == [".cache"]  # the tokenization cache, no run
 
 
 def test_the_held_out_split_is_fixed_by_the_subset_seed_and_taken_from_the_training_subset():
