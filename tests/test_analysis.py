@@ -339,6 +339,7 @@ def test_runs_of_different_precision_in_one_cell_are_flagged(tmp_path, capsys):
     assert set(runs.loc[runs["task"] == "rte", "precision"].dropna()) == {"fp32", "bf16", "tf32"}
 
 
+@pytest.mark.slow
 def test_a_killed_analysis_leaves_the_previous_outputs_whole(tmp_path):
     """kill -9 at several moments of a re-analysis: --out always holds one analysis's complete set."""
     import signal

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each runs a benchmark script end to end
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -34,6 +34,7 @@ def record_of(results, method_dir):
                                                    ("mixout", "mixout*", signal.SIGUSR2),
                                                    ("gu_restart", "gu_restart*", signal.SIGTERM),
                                                    ("bias_correction+heldout", "bias_correction", signal.SIGTERM)])
+@pytest.mark.slow
 def test_a_stopped_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(tmp_path, method, method_dir, sig):
     glue = write_glue(tmp_path / "glue", n_train=400)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -123,6 +123,7 @@ def test_a_setting_only_the_model_can_reject_is_recorded_as_crashed(glue_dir, tm
     assert rec["status"] == "crashed" and "the model has 2 layers" in rec["error"]
 
 
+@pytest.mark.slow
 def test_a_results_dir_that_cannot_be_created_is_a_one_line_user_error(glue_dir, tmp_path):
     (tmp_path / "r").write_text("a file where the results directory should be")
     out = cli("model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", cwd=tmp_path)
@@ -158,6 +159,7 @@ def test_a_method_setting_of_another_preset_names_the_presets_that_have_it(glue_
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_with_crashed_cells_exits_non_zero_naming_each_reason_once(glue_dir, tmp_path):
     out = cli("model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "train.epochs=1",
               "model.random_init.num_attention_heads=3", "task=rte,mrpc", "seed=1,2", "-m", cwd=tmp_path)
@@ -169,6 +171,7 @@ def test_a_sweep_with_crashed_cells_exits_non_zero_naming_each_reason_once(glue_
     assert any("progress: python -m stability_bench.status" in line for line in lines)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [("SIGTERM", 143), ("SIGINT", 130)])
 def test_a_signal_stops_a_run_with_one_line_and_an_interrupted_record(glue_dir, tmp_path, sig, code):
     import signal
@@ -194,6 +197,7 @@ def test_a_signal_stops_a_run_with_one_line_and_an_interrupted_record(glue_dir, 
     assert json.loads(record.read_text())["status"] == "interrupted"
 
 
+@pytest.mark.slow
 def test_records_sweep_files_and_caches_follow_the_umask(glue_dir, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cmd = [sys.executable, "-c", "import os, runpy, sys; os.umask(0o022); sys.argv = sys.argv[1:]; "

@@ -61,6 +61,7 @@ def strip(rec):
     return out
 
 
+@pytest.mark.slow
 def test_a_packed_job_gives_each_run_the_record_it_has_alone(glue_dir, tmp_path):
     overrides = ["train.threads=1", "task=mrpc"]
     cfgs = {s: make_cfg(overrides + [f"seed={s}", "method=cwgnc" if s % 2 else "method=devlin"], glue_dir, tmp_path / "packed")
@@ -85,6 +86,7 @@ def sweep_cmd(glue_dir, results, *extra):
             f"results_dir={results}", "hydra/launcher=local", "hydra.launcher.workers_per_job=2", *extra, "-m"]
 
 
+@pytest.mark.slow
 def test_a_packed_sweep_runs_each_cell_once_and_resumes_after_a_kill(tmp_path):
     from conftest import write_glue
     glue = write_glue(tmp_path / "glue", n_train=400)
@@ -119,6 +121,7 @@ def test_a_packed_sweep_runs_each_cell_once_and_resumes_after_a_kill(tmp_path):
         assert after[s] == before[s]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("packed", [True, False])
 def test_a_drained_sweep_finishes_its_runs_in_flight_and_starts_no_other(tmp_path, packed):
     """SIGUSR1 to the sweep (what launch/gpu_session.sh drain sends), packed or one run at a time in-process:

@@ -55,6 +55,7 @@ def test_a_good_record_and_a_missing_one_are_not_corrupt(tmp_path):
     assert "error" not in good_record() and "environment" not in good_record()  # written once known
 
 
+@pytest.mark.slow
 def test_corrupt_records_are_listed_moved_aside_and_run_again(glue_dir, tmp_path):
     args = SWEEP + [f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]
     assert cli("stability_bench", *args, cwd=tmp_path).returncode == 0
@@ -82,6 +83,7 @@ def test_corrupt_records_are_listed_moved_aside_and_run_again(glue_dir, tmp_path
     assert aside[0].read_text() == CORRUPTIONS["another schema"][0] and paths[5].read_text() == kept
 
 
+@pytest.mark.slow
 def test_a_truncated_sweep_file_is_reported_then_rebuilt(glue_dir, tmp_path):
     args = SWEEP + [f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "seed=range(1,3)", "-m"]
     assert cli("stability_bench", *args, cwd=tmp_path).returncode == 0

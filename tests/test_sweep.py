@@ -19,6 +19,7 @@ def cli(args, cwd):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_sweep_runs_every_cell_then_a_rerun_only_reports(glue_dir, tmp_path):
     args = SWEEP + [f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]
     first = cli(args, tmp_path)
@@ -49,6 +50,7 @@ def test_sweep_runs_every_cell_then_a_rerun_only_reports(glue_dir, tmp_path):
     assert status.returncode == 0 and "total: 4 completed, 0 crashed" in status.stdout
 
 
+@pytest.mark.slow
 def test_a_setting_swept_beside_the_recipes_gets_an_experiment_per_value(glue_dir, tmp_path):
     """train.lr is not in a run directory's name: each value gets its own experiment, never one directory for two."""
     args = SWEEP[:-1] + ["seed=1", "train.lr=1e-5,3e-5", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]
@@ -145,6 +147,7 @@ def files(root: Path) -> list:
     return sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*")) if root.exists() else []
 
 
+@pytest.mark.slow
 def test_a_sweep_whose_settings_differ_from_its_completed_runs_is_refused_not_taken_for_done(glue_dir, tmp_path):
     """The same command with a setting added (train.lr, data.heldout_fraction) would find its cells completed by
     runs of the old settings: one line naming what differs, nothing launched or touched; its own experiment= or
@@ -167,6 +170,7 @@ def test_a_sweep_whose_settings_differ_from_its_completed_runs_is_refused_not_ta
     assert own.returncode == 0 and "[sweep] finished: 2 completed" in own.stderr, own.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
     """20 examples, batches of 8, 2 epochs, 2 evaluations an epoch: 3 steps an epoch, 6 a run, 4 evaluations."""
     args = ["+sweep=smoke", "model=tiny_random", "task=rte", "data.max_train_samples=20", "train.batch_size=8",
@@ -215,6 +219,7 @@ def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
     assert (row["runs"], row["steps/run"], row["evals/run"]) == ("1", str(rec["steps"]), str(len(rec["evals"])))
 
 
+@pytest.mark.slow
 def test_a_reusing_sweep_copies_completed_twins_of_other_experiments_and_trains_the_rest(glue_dir, tmp_path):
     """hydra.sweeper.reuse=true: a missing cell whose settings equal a completed run of another experiment is
     copied (record and log, naming where it came from), not trained; other settings, or reuse off, train."""
@@ -298,6 +303,7 @@ def test_unknown_sweep_lists_the_available_ones(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 def test_leaderboard_sweep_runs_every_recipe_and_renders_its_table(glue_dir, tmp_path):
     from analysis.__main__ import main as analysis_main
     args = ["+sweep=leaderboard", "model=tiny_random", "model.random_init.num_hidden_layers=3", "task=rte",
@@ -315,6 +321,7 @@ def test_leaderboard_sweep_runs_every_recipe_and_renders_its_table(glue_dir, tmp
     assert "[" not in table  # every recipe ran with its default settings
 
 
+@pytest.mark.slow
 def test_two_identical_sweeps_started_together_run_every_cell_once(tmp_path):
     from conftest import write_glue
     glue = write_glue(tmp_path / "glue", n_train=200)
