@@ -3,10 +3,11 @@ is shown by (its declaration's ``label``). The published numbers live in the tab
 (``analysis/declared_tables/``)."""
 
 from functools import lru_cache
-from pathlib import Path
+
+from stability_bench import CONF_DIR
 
 TASK_ORDER = ("rte", "mrpc", "cola")
-TASK_DECLARATIONS = Path(__file__).resolve().parent.parent / "conf" / "task"
+TASK_DECLARATIONS = CONF_DIR / "task"
 
 
 def recorded_task_labels(df) -> dict[str, str]:

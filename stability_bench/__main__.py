@@ -9,13 +9,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from . import interrupts
+from . import CONF_DIR, interrupts
 from .config import UserError, register_configs
 
 register_configs()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg) -> str | None:
     from .run import execute  # heavy imports after Hydra has parsed the command line
 
@@ -72,8 +72,6 @@ def hydra_key_message(full_key: str, known: list[str]) -> str:
     """A ``hydra.*`` key the chosen node lacks, told as our own keys are (``config.unknown_setting``); for a
     launcher setting, also the launchers that have it (``hydra.launcher.workers_per_job=8`` without
     ``hydra/launcher=local`` is the usual slip)."""
-    from pathlib import Path
-
     from omegaconf import OmegaConf
 
     from .config import unknown_setting
@@ -81,7 +79,7 @@ def hydra_key_message(full_key: str, known: list[str]) -> str:
     parent, _, key = full_key.rpartition(".")
     line = unknown_setting(parent, key, [k for k in map(str, known) if not k.startswith("_")])
     if parent == "hydra.launcher":  # a setting of another launcher than the chosen one
-        shipped = Path(__file__).resolve().parent.parent / "conf" / "hydra" / "launcher"
+        shipped = CONF_DIR / "hydra" / "launcher"
         having = [p.stem for p in sorted(shipped.glob("*.yaml")) if key in OmegaConf.load(p)]
         if having:
             line += f"; it is a setting of {' and '.join(f'hydra/launcher={h}' for h in having)}"

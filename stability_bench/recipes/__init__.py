@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from pathlib import Path
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .. import CONF_DIR
 from ..config import ConfigError
 from ..records import method_params
 from .base import REGISTRY, Method, Stage, register
@@ -53,7 +53,7 @@ def build_method(method_cfg, train_cfg) -> Method:
     return cls(params, train_cfg)
 
 
-PRESETS = Path(__file__).resolve().parents[2] / "conf" / "method"
+PRESETS = CONF_DIR / "method"
 
 
 def _preset_recipe(preset: str) -> str | None:
