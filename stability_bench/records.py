@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+
 SCHEMA_VERSION = 1
 RECORD_FILE = "record.json"
 
@@ -299,8 +301,14 @@ def move_aside(path: Path) -> Path:
 
 
 def _git_commit() -> str | None:
+    """The commit of the checkout this code runs from; None for an installed copy, which may sit inside some
+    other repository (a project's ignored .venv) whose commit says nothing about this code."""
     here = Path(__file__).resolve().parent
     try:
+        tracked = subprocess.run(["git", "-C", str(here), "ls-files", "--error-unmatch", Path(__file__).name],
+                                 capture_output=True, text=True, timeout=5)
+        if tracked.returncode != 0:
+            return None
         out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=5)
@@ -326,6 +334,7 @@ def environment(device) -> dict:
 
     return {
         "python": platform.python_version(),
+        "stability_bench": __version__,
         "torch": torch.__version__,  # imported already; the metadata can lag a site-built torch
         "transformers": _version("transformers"),
         "datasets": _version("datasets"),

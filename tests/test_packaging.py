@@ -52,7 +52,14 @@ def test_an_installed_wheel_holds_every_module_and_config_and_runs_outside_the_c
     assert _checkout_files() - names == set()  # a package or conf group missing from pyproject.toml's list
     assert not {n for n in names if n.startswith("conf/")}  # the configs live inside the package, not top level
 
-    target = tmp_path / "site"
+    # Installed where a user's project keeps its environment: an ignored folder of a git repository of its own.
+    work = tmp_path / "project"
+    work.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(work)]
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "a project of the user's"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    (work / ".gitignore").write_text("/env/\n/results/\n/tables/\n")
+    target = work / "env" / "site"
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
                                 str(wheel)], capture_output=True, text=True, timeout=300)
     assert installed.returncode == 0, installed.stderr[-3000:]
@@ -60,8 +67,6 @@ def test_an_installed_wheel_holds_every_module_and_config_and_runs_outside_the_c
     # seen; the dependencies come from this environment's site-packages, the tool from the wheel only.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), sysconfig.get_paths()["purelib"]]),
            "HF_HUB_OFFLINE": "1"}
-    work = tmp_path / "elsewhere"
-    work.mkdir()
 
     def run(*args):
         out = subprocess.run([sys.executable, "-S", *args], cwd=work, env=env, capture_output=True, text=True,
@@ -74,7 +79,22 @@ def test_an_installed_wheel_holds_every_module_and_config_and_runs_outside_the_c
     run("-m", "stability_bench", "model=tiny_random", "task=rte", "method=cwgnc", f"data.glue_dir={glue_dir}",
         "data.max_train_samples=16", "train.epochs=1", "seed=1,2", "-m")
     records = sorted((work / "results" / "tiny_random" / "rte").glob("*/seed*/record.json"))
-    assert [json.loads(r.read_text())["status"] for r in records] == ["completed", "completed"]
+    recs = [json.loads(r.read_text()) for r in records]
+    assert [r["status"] for r in recs] == ["completed", "completed"]
+    with zipfile.ZipFile(wheel) as z:
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    wheel_version = next(line.split(": ", 1)[1] for line in meta.splitlines() if line.startswith("Version: "))
+    # the tool's own version, and no commit: the user's repository's commit is not the code's
+    assert {(r["environment"]["stability_bench"], r["environment"]["git_commit"]) for r in recs} == {(wheel_version, None)}
     run("-m", "analysis", "results/tiny_random", "--out", "tables", "--no-figures", "--no-aso")
     table = (work / "tables" / "table1.md").read_text()  # declared by the wheel's analysis/declared_tables
     assert "| CWGNC | ours |" in table and "|  | paper |" in table  # the paper's row: the declaration's numbers
+
+
+def test_a_run_from_a_checkout_records_its_commit():
+    from stability_bench.records import _git_commit
+
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert _git_commit() in (head, f"{head}-dirty")
