@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 
+from stability_bench import CONF_DIR  # noqa: E402
 from stability_bench.config import register_configs  # noqa: E402
 from stability_bench.data import load_encoded  # noqa: E402
 from stability_bench.models import load_tokenizer  # noqa: E402
@@ -65,7 +66,7 @@ def main() -> None:
     register_configs()
     print("| task | per-example (ms/batch) | collate (ms/batch) | speed-up |\n|---|---|---|---|")
     for task in args.task:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=[f"task={task}", f"model={args.model}"])
         with tempfile.TemporaryDirectory() as tmp:
             train = load_encoded(cfg.task, cfg.data, load_tokenizer(cfg.model), Path(tmp))[0]["train"]

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from omegaconf import OmegaConf  # noqa: E402
 
+from stability_bench import CONF_DIR  # noqa: E402
 from stability_bench.config import ModelConfig, TrainConfig  # noqa: E402
 from stability_bench.recipes import build_method  # noqa: E402
 from stability_bench.recipes.cwgnc import CWGNC, clip_components  # noqa: E402
@@ -46,7 +47,7 @@ def make_model(name: str, seed: int = 0):
         return BertForSequenceClassification(BertConfig(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
                                                         intermediate_size=4096, num_labels=2))
     from stability_bench.models import load_model
-    cfg = OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml")
+    cfg = OmegaConf.load(CONF_DIR / "model" / f"{name}.yaml")
     cfg.pop("defaults", None)
     return load_model(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg), 2, seed)
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from stability_bench import train  # noqa: E402
+from stability_bench import CONF_DIR  # noqa: E402
 from stability_bench.config import register_configs  # noqa: E402
 from stability_bench.data import eval_order, load_encoded  # noqa: E402
 from stability_bench.models import load_model, load_tokenizer  # noqa: E402
@@ -43,7 +44,7 @@ def main() -> None:
     args = ap.parse_args()
     register_configs()
     for task in args.task:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name="config", overrides=[f"task={task}", f"model={args.model}"])
         tokenizer = load_tokenizer(cfg.model)
         with tempfile.TemporaryDirectory() as tmp:

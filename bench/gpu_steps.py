@@ -35,9 +35,10 @@ PRECISIONS = {"fp32": ["train.precision=fp32", "train.tf32=false"],
 
 def compose(overrides: list[str]):
     from hydra import compose as hydra_compose, initialize_config_dir
+    from stability_bench import CONF_DIR
     from stability_bench.config import register_configs
     register_configs()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=overrides)
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from stability_bench import CONF_DIR as _CONF_DIR
 from stability_bench.config import register_configs
 
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(_CONF_DIR)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from stability_bench import families
 from stability_bench.config import ConfigError
 from stability_bench.optim import AdamW
+from stability_bench.recipes import PRESETS
 from stability_bench.recipes.cwgnc import clip_components
 from stability_bench.run import execute
 
@@ -38,8 +39,7 @@ def minilm_cfg(overrides, glue_dir, results):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-@pytest.mark.parametrize("recipe", sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "method")
-                                           .glob("*.yaml")))
+@pytest.mark.parametrize("recipe", sorted(p.stem for p in PRESETS.glob("*.yaml")))
 def test_every_recipe_trains_minilm_on_the_gpu(recipe, precision, real_glue_dir, tmp_path):
     cfg = minilm_cfg([f"method={recipe}", f"train.precision={precision}", "task=mrpc", "train.epochs=1"],
                      real_glue_dir, tmp_path)

@@ -49,6 +49,8 @@ def test_an_installed_wheel_holds_every_module_and_config_and_runs_outside_the_c
     wheel = _build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as z:
         names = {n for n in z.namelist() if not n.startswith("stability_bench-")}  # not the dist-info
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    wheel_version = next(line.split(": ", 1)[1] for line in meta.splitlines() if line.startswith("Version: "))
     assert _checkout_files() - names == set()  # a package or conf group missing from pyproject.toml's list
     assert not {n for n in names if n.startswith("conf/")}  # the configs live inside the package, not top level
 
@@ -81,9 +83,6 @@ def test_an_installed_wheel_holds_every_module_and_config_and_runs_outside_the_c
     records = sorted((work / "results" / "tiny_random" / "rte").glob("*/seed*/record.json"))
     recs = [json.loads(r.read_text()) for r in records]
     assert [r["status"] for r in recs] == ["completed", "completed"]
-    with zipfile.ZipFile(wheel) as z:
-        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
-    wheel_version = next(line.split(": ", 1)[1] for line in meta.splitlines() if line.startswith("Version: "))
     # the tool's own version, and no commit: the user's repository's commit is not the code's
     assert {(r["environment"]["stability_bench"], r["environment"]["git_commit"]) for r in recs} == {(wheel_version, None)}
     run("-m", "analysis", "results/tiny_random", "--out", "tables", "--no-figures", "--no-aso")

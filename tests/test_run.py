@@ -2,12 +2,11 @@
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from stability_bench import metrics
+from stability_bench import metrics, recipes
 from stability_bench.config import ConfigError
 from stability_bench.run import execute
 from stability_bench.tasks import load_split
@@ -228,7 +227,7 @@ def test_component_stats_are_stored_compactly(glue_dir, tmp_path):
     assert (stats["rms_diff"][0] == 0).all() and (stats["rms_diff"][-1] > 0).any()
 
 
-PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "conf" / "method").glob("*.yaml"))
+PRESETS = sorted(p.stem for p in recipes.PRESETS.glob("*.yaml"))
 
 
 @pytest.mark.parametrize("method", PRESETS)  # a new preset is tested the moment its file exists

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from stability_bench import metrics
+from stability_bench import CONF_DIR, metrics
 from stability_bench.tasks import DataError, load_split
 
 from conftest import make_cfg
@@ -71,7 +71,7 @@ def test_real_glue_files_row_counts_and_majority_baselines(real_glue_dir, tmp_pa
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "tasks"
 ROOT = Path(__file__).resolve().parent.parent
-TASKS = sorted(p.stem for p in (ROOT / "conf" / "task").glob("*.yaml"))
+TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
 
 
 def test_the_glue_and_superglue_classification_tasks_are_declared():
