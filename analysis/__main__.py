@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import aggregate, baselines, declared, figures, paper, report, tables
-from .load import (AnalysisError, Examples, at_last_evaluation, check_last_known, load_runs, mixed_precision,
+from .load import (AnalysisError, Examples, at_last_evaluation, check_last_known, load_runs, pooled_settings,
                    read_examples, read_runs_csv, write_examples)
 from .outputs import OutputError, staged
 
@@ -267,7 +267,7 @@ def main(argv=None) -> int:
     except (AnalysisError, declared.TableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for line in mixed_precision(runs):
+    for line in pooled_settings(runs):
         print(f"warning: {line}", file=sys.stderr)
     try:
         with staged(args.out) as stage:

@@ -24,7 +24,7 @@ COLUMNS = ["experiment", "task", "model", "method", "params", "seed", "init_seed
            "status", "metric_name", "metric", "majority_baseline", "failed_majority", "failed_fixed", "single_class",
            "precision", "run_dir"]
 OPTIONAL = ["single_class", "precision", "steps", "train_time_s", "sweep", "label", "task_label",
-            "reused_from", "last_metric", "last_is_selected"]  # absent from older runs.csv files
+            "reused_from", "last_metric", "last_is_selected", "selected_on"]  # absent from older runs.csv files
 FRACTIONS = (0.1, 0.25, 0.33, 0.5, 0.75)  # of training, for early failure detection
 
 
@@ -40,18 +40,36 @@ def precision(rec: dict) -> str | None:
     return "tf32" if train["precision"] == "fp32" and train.get("tf32") else train["precision"]
 
 
-def mixed_precision(runs: pd.DataFrame) -> list[str]:
-    """Table cells whose completed runs were trained in more than one precision: one line each."""
-    if "precision" not in runs:
-        return []
-    done = runs[(runs["status"] == "completed") & runs["precision"].notna()]
+def selected_on(rec: dict) -> str | None:
+    """Where the run's reported evaluation was chosen: ``last`` (its last dev evaluation, train.select=last),
+    ``dev`` (the best on the dev set it is scored on: Mosbach et al.'s preset) or ``heldout`` (the best on training
+    examples held out, data.heldout_fraction); None for a record whose config does not say."""
+    cfg = rec.get("config") or {}
+    select = (cfg.get("train") or {}).get("select")
+    if select is None:
+        return None
+    if select == "last":
+        return "last"
+    return "heldout" if (cfg.get("data") or {}).get("heldout_fraction") else "dev"
+
+
+POOLED = {"precision": "precision", "selected_on": "evaluation selection (train.select, data.heldout_fraction)"}
+
+
+def pooled_settings(runs: pd.DataFrame) -> list[str]:
+    """Table cells whose completed runs differ in a setting that a run directory does not name (precision, where
+    the reported evaluation was selected): one line each."""
     out = []
-    for key, g in done.groupby(["experiment", "task", "method", "params"], sort=True):
-        counts = g["precision"].value_counts()
-        if len(counts) > 1:
-            label = " ".join(str(k) for k in key if k)
-            out.append(f"{label}: runs of different precision pooled ({', '.join(f'{n} {p}' for p, n in sorted(counts.items()))}); "
-                       "give each precision its own experiment=")
+    for col, what in POOLED.items():
+        if col not in runs:
+            continue
+        done = runs[(runs["status"] == "completed") & runs[col].notna()]
+        for key, g in done.groupby(["experiment", "task", "method", "params"], sort=True):
+            counts = g[col].value_counts()
+            if len(counts) > 1:
+                label = " ".join(str(k) for k in key if k)
+                out.append(f"{label}: runs of different {what} pooled "
+                           f"({', '.join(f'{n} {p}' for p, n in sorted(counts.items()))}); give each its own experiment=")
     return out
 
 
@@ -96,6 +114,7 @@ def _row(rec: dict, experiment: str, run_dir: str) -> dict:
         "sweep": rec.get("sweep") or ((rec.get("config") or {}).get("sweep") or {}).get("name"),
         "reused_from": rec.get("reused_from"),  # a copy of another experiment's run (hydra.sweeper.reuse)
         **_last(rec, metric),
+        "selected_on": selected_on(rec),
         **{f"param.{k}": v for k, v in sorted(params.items())},
     }
 

@@ -103,7 +103,7 @@ def long_form(spec: TableSpec, s: pd.DataFrame) -> pd.DataFrame:
         for _, r in e.iterrows():
             row = _value(spec, r[spec.param]) if spec.param else recipe_label(r["method"], r["params"], labels)
             base = {"experiment": exp, "model": r["model"], "method": r["method"], "params": r["params"],
-                    "row": row, "task": r["task"]}
+                    "row": row, "task": r["task"], "selected_on": r.get("selected_on")}
             if spec.param:
                 base[spec.param] = r[spec.param]
             ours = (100 * r["std"], 100 * r["mean"], 100 * r["max"])
@@ -129,6 +129,25 @@ def _failed(r) -> str:
     if r["n_completed"] < r["n_declared"] and not r.get("_runs_column"):
         cell += f" (of {int(r['n_declared'])})"
     return cell
+
+
+SELECTION_TEXT = {
+    "dev": "each run reports the best of its dev evaluations, chosen on the dev set it is scored on: an optimistic "
+           "selection (`--evaluation last` scores each run's last)",
+    "heldout": "each run reports the dev score of its evaluation that was best on training examples held out from "
+               "training (data.heldout_fraction)",
+}
+
+
+def selection_notes(e: pd.DataFrame) -> list[str]:
+    """One note per row whose runs report an evaluation other than their last (train.select=best)."""
+    if "selected_on" not in e:
+        return []
+    notes = []
+    for row, rg in e[e["source"] == "ours"].groupby("row", sort=False):
+        on = {x for v in rg["selected_on"].dropna() for x in str(v).split(",")}
+        notes += [f"{row}: {SELECTION_TEXT[k]}" for k in ("dev", "heldout") if k in on]
+    return notes
 
 
 def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int,
@@ -162,7 +181,7 @@ def render(spec: TableSpec, s: pd.DataFrame, rule: str, ddof: int,
         else:
             tex.append(f"{spec.row_header} & " + " & ".join(per_task) + " \\\\")
         tex.append("\\midrule")
-        notes = []
+        notes = [] if evaluation == "last" else selection_notes(e)
         for row, rg in e.groupby("row", sort=False):
             for source in ("ours", "paper", "diff"):
                 sg = rg[rg["source"] == source]

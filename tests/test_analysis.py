@@ -334,9 +334,51 @@ def test_runs_of_different_precision_in_one_cell_are_flagged(tmp_path, capsys):
     assert main(["--no-aso", str(root), "--out", str(out), "--no-figures"]) == 0
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warnings == ["warning: table1-tiny_random rte cwgnc grouping=tensor,threshold=0.05: runs of different precision "
-                        "pooled (1 bf16, 1 fp32, 1 tf32); give each precision its own experiment="]
+                        "pooled (1 bf16, 1 fp32, 1 tf32); give each its own experiment="]
     runs = pd.read_csv(out / "runs.csv")
     assert set(runs.loc[runs["task"] == "rte", "precision"].dropna()) == {"fp32", "bf16", "tf32"}
+
+
+def test_where_a_run_selected_its_reported_evaluation_is_in_runs_csv_and_the_tables(tmp_path, capsys):
+    """runs.csv's selected_on: last (train.select=last), dev (best on the dev set it reports: Mosbach et al.),
+    heldout (best on held-out training examples); the table notes the rows whose runs report a selected
+    evaluation, but not with --evaluation last; a cell pooling two selections is warned about."""
+    exp = tmp_path / "results" / "table1-tiny_random"
+    last, best = {"train": {"select": "last"}}, {"train": {"select": "best"}}
+    heldout = {"train": {"select": "best"}, "data": {"heldout_fraction": 0.1}}
+    for seed in (1, 2):
+        write_record(exp, "rte", "bias_correction", {}, seed, 0.6, config=last)
+        write_record(exp, "rte", "mosbach", {}, seed, 0.7, config=best)
+        write_record(exp, "mrpc", "mosbach", {}, seed, 0.9, config=heldout)
+    write_record(exp, "rte", "devlin", {}, 1, 0.6)  # a record without its config: not known
+    out = tmp_path / "out"
+    assert main(["--no-aso", str(exp), "--out", str(out), "--no-figures"]) == 0
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    runs = pd.read_csv(out / "runs.csv").set_index(["task", "method", "seed"])
+    assert runs["selected_on"].to_dict() == {("mrpc", "mosbach", 1): "heldout", ("mrpc", "mosbach", 2): "heldout",
+                                             ("rte", "bias_correction", 1): "last", ("rte", "bias_correction", 2): "last",
+                                             ("rte", "devlin", 1): np.nan, ("rte", "mosbach", 1): "dev",
+                                             ("rte", "mosbach", 2): "dev"}
+    notes = [line for line in (out / "table1.md").read_text().splitlines() if line.startswith("- ")]
+    assert notes == ["- Mosbach et al. (2020): each run reports the best of its dev evaluations, chosen on the dev set "
+                     "it is scored on: an optimistic selection (`--evaluation last` scores each run's last)",
+                     "- Mosbach et al. (2020): each run reports the dev score of its evaluation that was best on "
+                     "training examples held out from training (data.heldout_fraction)"]
+    again = tmp_path / "again"  # the same from runs.csv
+    assert main(["--no-aso", "--no-figures", "--from-runs", str(out / "runs.csv"), "--out", str(again)]) == 0
+    assert (again / "table1.md").read_text() == (out / "table1.md").read_text()
+    rows = pd.read_csv(out / "runs.csv")
+    rows.assign(last_metric=rows["metric"], last_is_selected=True).to_csv(tmp_path / "l.csv", index=False)
+    assert main(["--no-aso", "--no-figures", "--from-runs", str(tmp_path / "l.csv"), "--out", str(tmp_path / "last"),
+                 "--evaluation", "last"]) == 0
+    assert "- Mosbach" not in (tmp_path / "last" / "table1.md").read_text()
+
+    write_record(exp, "rte", "mosbach", {}, 3, 0.7, config=last)
+    capsys.readouterr()
+    assert main(["--no-aso", str(exp), "--out", str(out), "--no-figures"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: table1-tiny_random rte mosbach: runs of different evaluation selection (train.select, "
+                        "data.heldout_fraction) pooled (2 dev, 1 last); give each its own experiment="]
 
 
 @pytest.mark.slow

@@ -81,6 +81,8 @@ def test_selection_on_a_held_out_split_reports_the_dev_metric_of_the_evaluation_
     plain = run(["task=rte", "seed=1", "train.select=best"], glue_dir, tmp_path / "p")
     assert "heldout_fraction" not in plain["identity"]["data"] and "n_heldout" not in plain  # older records: same run
     assert "heldout_metric" not in plain["evals"][0]
+    from analysis.load import selected_on  # what runs.csv and the tables read from real records
+    assert (selected_on(rec), selected_on(plain)) == ("heldout", "dev")
     with pytest.raises(ConfigError, match=r"^data.heldout_fraction=0.01 of 40 training examples holds out 0: choose a "
                                           "fraction that leaves at least one example on each side$"):
         run(args[:-1] + ["data.heldout_fraction=0.01"], glue_dir, tmp_path / "none")
