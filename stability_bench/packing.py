@@ -149,7 +149,11 @@ def _worker(wid: int, tasks, results, draining, env: dict[str, str], threads: in
         except (KeyboardInterrupt, interrupts.Interrupted):
             return  # the job is stopping; the record says interrupted
         except UserError as e:
-            results.put(("done", wid, idx, "crashed", f"error: {e}"))
+            if getattr(e, "recorded_in", None):  # found once the model was built: recorded as crashed, the job goes on
+                results.put(("done", wid, idx, "crashed", f"error: {e}"))
+            else:  # found before anything was written (data, model or cache out of reach): the job's other runs
+                draining.set()  # would meet it too, so the job stops; set here, before this worker takes another
+                results.put(("done", wid, idx, "refused", str(e)))
         except Exception as e:  # the crashed record holds the traceback
             results.put(("done", wid, idx, "crashed", f"{type(e).__name__}: {e}"))
 
@@ -159,7 +163,9 @@ def _say(msg: str) -> None:
 
 
 def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str, str] | None = None) -> list[str]:
-    """Execute ``runs`` (resolved run configs) with ``workers`` worker processes; return each run's status.
+    """Execute ``runs`` (resolved run configs) with ``workers`` worker processes; return each run's status
+    (``error: <message>`` for a run stopped by a user mistake before it wrote anything: then no further run starts;
+    the launchers' ``raise_refusal`` turns it into the sweep's one-line error).
 
     A worker that dies (killed, out of memory) is replaced; the run it held stays ``running`` in its record,
     ``interrupted`` once its pid is gone, and is reported here as ``interrupted``."""
@@ -177,6 +183,7 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
         tasks.put((i, runs[i]))
     statuses: list[str] = ["missing"] * len(runs)
     holding: dict[int, int | None] = {}
+    refused = False
     started = time.time()
     done = 0
     with mps_daemon(mps) as mps_env:
@@ -223,6 +230,15 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
                 if kind == "skip":  # drained: no record is written, the sweep's re-run launches it
                     statuses[idx] = "missing"
                     done += 1
+                    continue
+                if status == "refused":  # a user mistake: no run starts after it, as in an in-process sweep
+                    holding[wid], statuses[idx] = None, f"error: {extra}"
+                    done += 1
+                    if not refused:
+                        refused = True
+                        in_flight = sum(v is not None for v in holding.values())
+                        _say(f"worker {wid}: {_label(runs[idx])} did not start: error: {extra}; no further run starts"
+                             + (f" (the {in_flight} in flight finish)" if in_flight else ""))
                     continue
                 holding[wid] = None
                 statuses[idx] = status

@@ -111,7 +111,8 @@ def local_file(task, glue_dir: str | None, split: str) -> Path:
     return folder / task.local[split]
 
 
-def read_local(task, glue_dir: str | None, split: str) -> Split:
+def local_path(task, glue_dir: str | None, split: str) -> Path:
+    """The split's local file, or the DataError a run would stop with: no data.glue_dir folder, no file."""
     if glue_dir is not None and not _own_folder(task) and not Path(os.path.expanduser(glue_dir)).is_dir():
         raise DataError(f"data.glue_dir={glue_dir} is not a directory (expected the folder holding "
                         f"{task.local.dir or '.'}/{task.local.train} and {task.local.dev})")
@@ -119,6 +120,23 @@ def read_local(task, glue_dir: str | None, split: str) -> Split:
     if not path.is_file():
         raise DataError(f"data file not found: {path} (task {task.name} reads {task.local.dir or '.'}/{task.local[split]}"
                         f"{' under data.glue_dir' if glue_dir is not None else ''})")
+    return path
+
+
+def check_files(cfgs) -> None:
+    """Every local data file that runs of ``cfgs`` read is there (not read: a sweep checks this before it
+    launches runs that would each stop on it); hub data is not checked, which would download it."""
+    seen = set()
+    for cfg in cfgs:
+        key = (cfg.task.name, cfg.data.glue_dir, str(cfg.task.local))
+        if key not in seen and uses_local(cfg.task, cfg.data.glue_dir):
+            seen.add(key)
+            for split in ("train", "dev"):
+                local_path(cfg.task, cfg.data.glue_dir, split)
+
+
+def read_local(task, glue_dir: str | None, split: str) -> Split:
+    path = local_path(task, glue_dir, split)
     fmt = task.local.format or FORMATS.get(path.suffix.lower())
     if fmt not in ("tsv", "csv", "jsonl"):
         raise DataError(f"{path}: unknown format; set task.local.format to tsv, csv or jsonl")

@@ -52,6 +52,29 @@ def test_a_job_hands_out_its_runs_by_optimizer_steps_longest_first(tmp_path):
     assert longest_first(runs) == [2, 1, 3, 0]  # steps 30, 15, 4 (the unreadable one: 4 epochs x 8 of 8), 2
 
 
+@pytest.mark.slow
+def test_a_packed_job_stops_at_a_run_that_a_user_mistake_stops_before_it_writes(glue_dir, tmp_path):
+    """A run that stops on a user mistake before writing anything (here its data folder is not there: what a
+    sweep checks first, so this job is built by hand) would be met by the job's later runs too: no run starts
+    after it, the run before it keeps its record, and the job's status says the error, which the launchers
+    turn into the sweep's one line (exit 2)."""
+    from hydra_plugins.stability_bench_launcher.common import raise_refusal
+    from stability_bench.config import UserError
+
+    cfgs = [make_cfg(o, glue_dir, tmp_path / "r") for o in (
+        ["seed=1", "train.epochs=2"], [f"data.glue_dir={tmp_path / 'nowhere'}", "seed=2", "data.max_train_samples=8"],
+        ["seed=3", "data.max_train_samples=8"], ["seed=4", "data.max_train_samples=8"])]
+    for c in cfgs[1:]:
+        c.train.epochs = 1  # handed out in this order: longest first (2 steps, then 1 each), one worker
+    statuses = run_job([as_container(c) for c in cfgs], workers=1)
+    error = f"data.glue_dir={tmp_path / 'nowhere'} is not a directory (expected the folder holding RTE/train.tsv and dev.tsv)"
+    assert statuses == ["completed", f"error: {error}", "missing", "missing"]
+    assert sorted(p.parent.name for p in (tmp_path / "r").rglob("record.json")) == ["seed1"]
+    with pytest.raises(UserError, match=f"^{error}$".replace("(", r"\(").replace(")", r"\)")):
+        raise_refusal(statuses)
+    raise_refusal(["completed", "crashed", "missing"])  # nothing to say
+
+
 def strip(rec):
     """What must be equal between a packed and a lone run: everything but timings, owner and environment."""
     volatile = {"owner", "environment", "started_at", "finished_at", "wall_time_s", "train_time_s", "model_load_s",

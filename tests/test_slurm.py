@@ -134,6 +134,27 @@ def test_jobs_slurm_would_never_start_are_cancelled_with_the_setting_to_change(s
     assert not records(tmp_path / "r")
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["one-run-per-task", "packed"])
+def test_a_user_mistake_that_stops_a_run_in_its_job_is_the_sweeps_one_line(slurm, tmp_path, packed):
+    """Data from the hub, offline, with nothing cached: each run stops before it writes anything, with one line
+    (exit 2) in its job's error stream; the sweep says that line, not submitit's report around it, and exits 2.
+    A packed job starts no run after it (its second run does not try the hub)."""
+    env = {**slurm, "HF_HOME": str(tmp_path / "hf")}
+    extra = ["hydra.launcher.runs_per_job=all"] if packed else []
+    out = subprocess.run(sweep_cmd("null", tmp_path / "r", *extra), env=env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2, out.stderr[-3000:]
+    error = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert error == ["error: the sweep stopped: cannot load nyu-mll/glue/rte (train) from the datasets hub (Couldn't "
+                     "reach 'nyu-mll/glue' on the Hub (OfflineModeIsEnabled)); offline, set data.glue_dir (or "
+                     "STABILITY_BENCH_GLUE_DIR) to a folder holding RTE/"], out.stderr[-3000:]
+    assert "Traceback" not in out.stderr and not records(tmp_path / "r")
+    if packed:
+        log = next((tmp_path / "r").glob("**/.submitit/*/*_log.err")).read_text()
+        assert log.count("did not start: error: cannot load") == 1 and log.count(" started (") == 1, log[-3000:]
+    wait_until_idle(slurm)
+
+
 def packed_cmd(glue_dir, results, *extra, epochs=4):
     return [sys.executable, "-m", "stability_bench", "model=tiny_random", "task=rte", f"data.glue_dir={glue_dir}",
             f"results_dir={results}", "seed=range(1,9)", f"train.epochs={epochs}", "train.batch_size=4", *LAUNCHER,

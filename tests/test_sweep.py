@@ -170,6 +170,20 @@ def test_a_sweep_whose_settings_differ_from_its_completed_runs_is_refused_not_ta
     assert own.returncode == 0 and "[sweep] finished: 2 completed" in own.stderr, own.stderr[-2000:]
 
 
+def test_a_sweep_whose_data_file_is_missing_is_refused_before_anything_is_written(glue_dir, tmp_path):
+    """A task's file not under data.glue_dir would stop each of its runs: the sweep says so once, before it declares
+    or launches anything (also with the packed launcher); its cells that are complete need no data."""
+    (glue_dir / "MRPC" / "dev.tsv").unlink()
+    args = ["model=tiny_random", "task=rte,mrpc", "seed=1,2", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]
+    for launcher in ([], ["hydra/launcher=local", "hydra.launcher.workers_per_job=2"]):
+        out = cli(args + launcher, tmp_path)
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert out.stderr.strip().splitlines()[-1] == (
+            f"error: data file not found: {glue_dir}/MRPC/dev.tsv (task mrpc reads MRPC/dev.tsv under data.glue_dir); "
+            "nothing was launched"), out.stderr[-2000:]
+        assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
     """20 examples, batches of 8, 2 epochs, 2 evaluations an epoch: 3 steps an epoch, 6 a run, 4 evaluations."""

@@ -14,6 +14,16 @@ def resolved_runs(launcher, job_overrides: Sequence[Sequence[str]]) -> list[dict
     return [as_container(cfg) for cfg in compose_cells(loader, launcher.config, [list(o) for o in job_overrides])]
 
 
+def raise_refusal(statuses: Sequence) -> None:
+    """A user mistake that stopped a packed job (``packing.run_job``'s ``error: ...`` status): the sweep stops
+    with its one line, as an in-process sweep does, instead of launching more runs that would meet it too."""
+    from stability_bench.config import UserError
+
+    refused = next((s for s in statuses if isinstance(s, str) and s.startswith("error: ")), None)
+    if refused is not None:
+        raise UserError(refused[len("error: "):])
+
+
 def job_returns(job_overrides: Sequence[Sequence[str]], statuses: Sequence) -> list[JobReturn]:
     """One return per run, its value the run's status (completed, diverged, crashed, interrupted), as the
     sweeper counts them."""

@@ -15,7 +15,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 
-from .common import job_returns, resolved_runs
+from .common import job_returns, raise_refusal, resolved_runs
 
 
 @dataclass
@@ -54,6 +54,8 @@ class LocalLauncher(Launcher):
         for j, members in enumerate(jobs):
             if len(jobs) > 1:
                 print(f"[job] job {j + 1}/{len(jobs)}: {len(members)} runs", file=sys.stderr, flush=True)
-            for i, status in zip(members, run_job([runs[i] for i in members], self.workers_per_job, self.mps)):
+            job = run_job([runs[i] for i in members], self.workers_per_job, self.mps)
+            raise_refusal(job)  # later jobs would meet the same mistake
+            for i, status in zip(members, job):
                 statuses[i] = status
         return job_returns(job_overrides, statuses)

@@ -20,7 +20,7 @@ from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
-from .common import job_returns, resolved_runs
+from .common import job_returns, raise_refusal, resolved_runs
 
 PACKING_KEYS = ("runs_per_job", "workers_per_job", "mps")
 # the least each resource setting may ask; below it sbatch refuses the job, or silently ignores the setting
@@ -40,6 +40,15 @@ class PackedSlurmConf(SlurmQueueConf):
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="packed_slurm", node=PackedSlurmConf, provider="stability_bench")
+
+
+def user_mistake(report: str) -> str | None:
+    """The line a run printed when a user mistake stopped it before it wrote anything (``error: ...``, exit 2:
+    ``stability_bench.__main__``), found in submitit's report of the failed array task (its error stream)."""
+    if "exit code 2" not in report:
+        return None
+    said = [line.strip()[len("error: "):] for line in report.splitlines() if line.strip().startswith("error: ")]
+    return said[-1] if said else None
 
 
 class PackedJob:
@@ -85,9 +94,12 @@ class PackedSlurmLauncher(SlurmLauncher):
         watch.start()
         try:
             return self._launch(job_overrides, initial_job_idx)
-        except Exception:
+        except Exception as e:
             if watch.refusal:  # the jobs were cancelled by the watch: say why, not submitit's "no output"
                 raise UserError(watch.refusal) from None
+            said = user_mistake(str(e))
+            if said:  # a run's one line, not submitit's report of the failed job around it
+                raise UserError(said) from None
             raise
         finally:
             watch.stop()
@@ -115,4 +127,5 @@ class PackedSlurmLauncher(SlurmLauncher):
         for group, job in zip(groups, jobs):
             for i, status in zip(group, job.results()[0]):
                 statuses[i] = status
+        raise_refusal(statuses)  # else the mistake would be said only in the job's log
         return job_returns(job_overrides, statuses)

@@ -82,6 +82,7 @@ class ResumableSweeper(BasicSweeper):
         from stability_bench.config import UserError
         from stability_bench.grid import compose_cells, expand
         from stability_bench.records import experiment_of
+        from stability_bench.tasks import check_files
 
         if self.max_batch_size is not None and self.max_batch_size <= 0:  # range() would launch nothing, silently
             _refuse(f"hydra.sweeper.max_batch_size={self.max_batch_size} is invalid: use a positive number of jobs "
@@ -119,6 +120,10 @@ class ResumableSweeper(BasicSweeper):
             done_or_live += (f"{', ' if done_or_live else ''}{len(twins)} {'to reuse' if self.dry_run else 'reused'} "
                              f"from {', '.join(sources)} (same settings)")
         _say(f"{len(cells)} cells: {done_or_live or '0 completed'}, {len(pending)} to run")
+        try:  # a data file out of reach would stop every run of its task
+            check_files([configs[i] for i in to_run])
+        except UserError as e:
+            _refuse(str(e))
         if self.dry_run:
             if pending:
                 from stability_bench.dry_run import report
