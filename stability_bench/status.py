@@ -3,14 +3,18 @@ runs are completed, crashed, diverged, running, interrupted (a ``running`` recor
 or SLURM job is gone), corrupt (listed by path) and missing.
 
 Missing is counted against the cells declared in each experiment's ``sweep.json``; records on
-disk that no sweep declared (single runs) are counted too.
+disk that no sweep declared (single runs) are counted too. With ``--running``, each live run is listed
+with where it runs and how far it is, from the last progress line of its ``run.log``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import time
 from collections import Counter, defaultdict
+from datetime import datetime
 from pathlib import Path
 
 from .liveness import Liveness
@@ -26,9 +30,10 @@ def experiment_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def collect(root: Path, notes: list[str] | None = None) -> dict[tuple[str, str, str], Counter]:
+def collect(root: Path, notes: list[str] | None = None,
+            running: list[tuple[Path, dict]] | None = None) -> dict[tuple[str, str, str], Counter]:
     """(experiment, task, method dir) -> Counter of statuses. ``notes`` gets a line per corrupt record (by
-    path) and per unreadable sweep.json."""
+    path) and per unreadable sweep.json; ``running`` each live running run's record path and record."""
     notes = [] if notes is None else notes
     table: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     live = Liveness()
@@ -38,7 +43,10 @@ def collect(root: Path, notes: list[str] | None = None) -> dict[tuple[str, str, 
         if problem:
             notes.append(f"corrupt: {path}: {problem} (a re-run of the sweep moves it aside and runs the cell again)")
             return "corrupt"
-        return live.status(rec)
+        state = live.status(rec)
+        if state == "running" and running is not None:
+            running.append((path, rec))
+        return state
 
     for exp in experiment_dirs(root):
         seen = set()
@@ -58,6 +66,43 @@ def collect(root: Path, notes: list[str] | None = None) -> dict[tuple[str, str, 
     return table
 
 
+# a run's progress line in its run.log (stability_bench.train): "<time> INFO <stage> step 120/3120 ... eta 171s"
+PROGRESS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ INFO (\S+) step (\d+)/(\d+) .* eta (\d+)s$")
+
+
+def last_progress(log: Path) -> dict | None:
+    """The last progress line of a run.log (its stage, step, steps, ETA and how old it is); None before the
+    first one."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, f.seek(0, 2) - 16384))  # the end is enough: a line every 10 steps or 30 s
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        m = PROGRESS.match(line)
+        if m:
+            when, stage, step, total, eta = m.groups()
+            age = time.time() - datetime.strptime(when, "%Y-%m-%d %H:%M:%S").timestamp()
+            return {"stage": stage, "step": int(step), "total": int(total), "eta_s": int(eta), "age_s": max(0, round(age))}
+    return None
+
+
+def running_lines(running: list[tuple[Path, dict]], root: Path) -> list[str]:
+    """One line per live run: where it is, how far, its ETA as of its last progress line, and where it runs."""
+    out = []
+    for path, rec in sorted(running, key=lambda pr: str(pr[0])):
+        where = path.parent.relative_to(root) if path.parent.is_relative_to(root) else path.parent
+        p = last_progress(path.parent / "run.log")
+        stage = "" if not p or p["stage"] == "all" else f"{p['stage']} "  # a recipe of several stages (gu) names it
+        how_far = (f"{stage}step {p['step']}/{p['total']} ({100 * p['step'] / p['total']:.0f}%), "
+                   f"eta {p['eta_s']}s as of {p['age_s']}s ago") if p else "no training step logged yet"
+        o = rec.get("owner") or {}
+        who = ", ".join(f"{k} {o[k]}" for k in ("host", "slurm_job", "pid", "worker") if o.get(k) is not None)
+        out.append(f"  {where}  {how_far}  ({who})")
+    return out
+
+
 def render(table) -> str:
     rows = [("experiment", "task", "method", *STATUS_ORDER)]
     for key in sorted(table):
@@ -70,12 +115,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m stability_bench.status",
                                  description=" ".join(__doc__.split("\n\n")[0].split()))  # the first paragraph, whole
     ap.add_argument("path", type=Path, help="an experiment directory, or a results_dir holding several")
+    ap.add_argument("--running", action="store_true",
+                    help="also list each live run: its step, ETA and where it runs (host, SLURM job, pid, worker)")
     args = ap.parse_args(argv)
     if not args.path.is_dir():
         print(f"error: {args.path} is not a directory", file=sys.stderr)
         return 2
     notes: list[str] = []
-    table = collect(args.path, notes)
+    running: list[tuple[Path, dict]] = []
+    table = collect(args.path, notes, running)
     for line in notes:
         print(line, file=sys.stderr)
     if not table:
@@ -84,6 +132,10 @@ def main(argv=None) -> int:
     print(render(table))
     total = sum(table.values(), Counter())
     print("total: " + ", ".join(f"{total[s]} {s}" for s in STATUS_ORDER))
+    if running and args.running:
+        print("running:\n" + "\n".join(running_lines(running, args.path)))
+    elif running:
+        print(f"(--running lists the {len(running)} running runs with their progress)")
     return 0
 
 

@@ -152,3 +152,39 @@ def test_temporary_files_of_killed_writes_are_removed_on_the_next_start(glue_dir
     assert remove_stale_tmp(folder) == [elsewhere]
     atomic_write(tmp_path / "f.json", lambda f: f.write("{}"))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".f.json")] == []
+
+
+def test_status_lists_the_live_runs_with_their_progress_from_their_logs(tmp_path, capsys):
+    """--running: each live run with its last progress line (step, share, ETA, how old) and where it runs; a live
+    run that logged no step yet says so; a dead one (interrupted) is not listed; without the flag, one line says
+    how many there are."""
+    import time
+
+    from stability_bench.records import owner
+    from stability_bench.status import main
+
+    exp = tmp_path / "e"
+    me = owner()
+    ago = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 30))
+    for seed, status, who, log in (
+            (1, "running", me, f"{ago},004 INFO rte devlin seed1: start (2490 train / 277 dev examples, device cpu)\n"
+                               f"{ago},501 INFO all step 120/3120 epoch 0.77 loss 0.6939 lr 7.628e-06 elapsed 7s eta 171s\n"
+                               f"{ago},900 INFO rte devlin seed1 eval all epoch 1.00: accuracy 0.5271\n"),
+            (2, "running", me, None),
+            (3, "running", {**me, "pid": 2 ** 22 + 1}, None)):  # no such process: interrupted
+        path = exp / "rte" / "devlin" / f"seed{seed}" / "record.json"
+        write_record(path, Record(**good_record(seed=seed, status=status, metric=None, owner=who)))
+        if log:
+            (path.parent / "run.log").write_text(log)
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == ["total: 0 completed, 0 crashed, 0 diverged, 2 running, 1 interrupted, 0 corrupt, 0 missing",
+                        "(--running lists the 2 running runs with their progress)"]
+    assert main([str(tmp_path), "--running"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    where = f"host {me['host']}, pid {me['pid']}"
+    assert out[-3] == "running:"
+    first = out[-2].split(" as of ")
+    assert first[0] == "  e/rte/devlin/seed1  step 120/3120 (4%), eta 171s"
+    assert 29 <= int(first[1].split("s ago")[0]) <= 40 and first[1].endswith(f"s ago  ({where})")
+    assert out[-1] == f"  e/rte/devlin/seed2  no training step logged yet  ({where})"
