@@ -50,6 +50,10 @@ def hydra_error_line(e: BaseException) -> str:
 
     from .config import unknown_key_message
 
+    import yaml
+
+    if isinstance(e, yaml.MarkedYAMLError):  # a config file that is not YAML (a preset or task of one's own)
+        return yaml_error_line(e)
     if isinstance(e, MissingConfigException) and e.missing_cfg_file and e.options is not None:
         group, _, name = e.missing_cfg_file.rpartition("/")
         return f"{group}={name} is not an option; choose one of {', '.join(e.options)}"
@@ -66,6 +70,15 @@ def hydra_error_line(e: BaseException) -> str:
     keep = [ln for ln in lines if not ln.startswith(("full_key:", "object_type=", "reference_type=", "See https://",
                                                          "Set the environment variable", "To append to"))]
     return "; ".join(dict.fromkeys(keep)) or type(e).__name__
+
+
+def yaml_error_line(e) -> str:
+    """A YAML parser's error as one line: the file, line and column, what is wrong there, and where the
+    construct it was reading began."""
+    mark, began = e.problem_mark, e.context_mark
+    where = f"{mark.name}:{mark.line + 1}:{mark.column + 1}" if mark else "a config file"
+    context = f" ({e.context} that begins at line {began.line + 1})" if e.context and began and began.line != mark.line else ""
+    return f"{where}: not valid YAML: {e.problem}{context}"
 
 
 def hydra_key_message(full_key: str, known: list[str]) -> str:
@@ -97,10 +110,11 @@ def _from_hydra(e: BaseException) -> bool:
     """Raised by Hydra or OmegaConf (composing the config, parsing overrides), not by our code."""
     import traceback
 
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    if isinstance(e, (HydraException, OmegaConfBaseException)):
+    if isinstance(e, (HydraException, OmegaConfBaseException, yaml.YAMLError)):  # YAML: a config file Hydra read
         return True
     frames = traceback.extract_tb(e.__traceback__)
     return bool(frames) and any(f"{os.sep}{lib}{os.sep}" in frames[-1].filename for lib in ("hydra", "omegaconf"))

@@ -18,6 +18,22 @@ def cli(*args, cwd):
                           capture_output=True, text=True, timeout=300)
 
 
+def test_a_config_file_that_is_not_yaml_is_one_line_naming_its_file_line_and_column(tmp_path):
+    """A preset of one's own (given with --config-dir) whose flow mapping is not closed: a run, and a sweep over it
+    and a good preset, each stop with one line before anything is written."""
+    (tmp_path / "conf" / "method").mkdir(parents=True)
+    bad = tmp_path / "conf" / "method" / "mine.yaml"
+    bad.write_text("# @package _global_\ndefaults: [cwgnc, _self_]\nmethod: {name: mine, label: Mine, threshold: 0.1\n")
+    expected = (f"error: {bad}:4:1: not valid YAML: expected ',' or '}}', but got '<stream end>' (while parsing a flow "
+                "mapping that begins at line 3) (HYDRA_FULL_ERROR=1 shows Hydra's full report)")
+    for args in (["method=mine"], ["method=cwgnc,mine", "-m"]):
+        out = cli("--config-dir", str(tmp_path / "conf"), "model=tiny_random", f"results_dir={tmp_path / 'r'}", *args,
+                  cwd=tmp_path)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-3000:]
+        assert out.stderr.strip().splitlines() == [expected]
+        assert not (tmp_path / "r").exists()
+
+
 def test_one_run_then_a_second_invocation_skips_it(glue_dir, tmp_path):
     args = ["task=rte", "model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}",
             "train.epochs=1", "seed=2"]
