@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import hydra
@@ -45,12 +46,11 @@ def main(cfg) -> str | None:
 
 def hydra_error_line(e: BaseException) -> str:
     """Hydra's multi-line composition and parse errors as one line naming the key and what would be valid."""
-    from hydra.errors import MissingConfigException
+    import yaml
+    from hydra.errors import ConfigCompositionException, MissingConfigException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
     from .config import unknown_key_message
-
-    import yaml
 
     if isinstance(e, yaml.MarkedYAMLError):  # a config file that is not YAML (a preset or task of one's own)
         return yaml_error_line(e)
@@ -62,6 +62,11 @@ def hydra_error_line(e: BaseException) -> str:
         if str(cause.full_key).startswith("hydra.") and cause.parent_node is not None:
             return hydra_key_message(str(cause.full_key), list(cause.parent_node.keys()))
         return unknown_key_message(str(cause.full_key))
+    context = e.__context__
+    if isinstance(e, ConfigCompositionException) and isinstance(context, ConfigKeyError) and context.full_key:
+        # a key the schema lacks, in a config file of one's own (Hydra names it: "In 'task/mytask': ...")
+        where = re.match(r"In '([^']+)':", str(e))
+        return unknown_key_message(str(context.full_key)) + (f" (in {where.group(1)}.yaml)" if where else "")
     if str(e).startswith("Error merging override ") and cause is not None:
         return f"{str(e).splitlines()[0][len('Error merging override '):]} is invalid: {str(cause).splitlines()[0]}"
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]

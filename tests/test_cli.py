@@ -34,6 +34,18 @@ def test_a_config_file_that_is_not_yaml_is_one_line_naming_its_file_line_and_col
         assert not (tmp_path / "r").exists()
 
 
+def test_a_key_the_schema_lacks_in_a_config_file_of_ones_own_names_the_key_and_the_file(tmp_path):
+    (tmp_path / "conf" / "method").mkdir(parents=True)
+    (tmp_path / "conf" / "method" / "mine.yaml").write_text(
+        "# @package _global_\ndefaults: [cwgnc, _self_]\nmethod: {name: mine, label: Mine}\ntrain: {epochz: 3}\n")
+    out = cli("--config-dir", str(tmp_path / "conf"), "model=tiny_random", "method=mine", f"results_dir={tmp_path / 'r'}",
+              cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: train.epochz is not a setting; did you mean train.epochs? (in method/mine.yaml) (HYDRA_FULL_ERROR=1 "
+        "shows Hydra's full report)"], out.stderr[-3000:]
+    assert not (tmp_path / "r").exists()
+
+
 def test_one_run_then_a_second_invocation_skips_it(glue_dir, tmp_path):
     args = ["task=rte", "model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}",
             "train.epochs=1", "seed=2"]
