@@ -25,6 +25,10 @@ def main(cfg) -> str | None:
     if not multirun and hydra_cfg.sweeper.get("dry_run"):  # without -m the sweeper never runs: this would train
         print("error: hydra.sweeper.dry_run=true tells what a sweep would run: add -m (nothing was run)", file=sys.stderr)
         sys.exit(2)
+    if not multirun and cfg.get("sweep"):  # forgetting -m would train one run of the preset's defaults, silently
+        print(f"error: +sweep={cfg.sweep.get('name', '...')} declares a sweep: add -m to run its cells (without -m it "
+              "would be one run of its defaults; nothing was run)", file=sys.stderr)
+        sys.exit(2)
     try:
         record = execute(cfg, job_num=hydra_cfg.job.num if multirun else None)
     except UserError as e:

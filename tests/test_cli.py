@@ -125,6 +125,15 @@ def test_a_dry_run_without_multirun_is_refused_not_run(glue_dir, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_sweep_preset_without_multirun_is_refused_not_run_as_one_run(glue_dir, tmp_path):
+    out = cli("+sweep=table2", "model=tiny_random", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}",
+              cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1] == (
+        "error: +sweep=table2 declares a sweep: add -m to run its cells (without -m it would be one run of its "
+        "defaults; nothing was run)")
+    assert not (tmp_path / "r").exists()
+
+
 def test_multirun_flag_may_come_anywhere_among_the_overrides(glue_dir, tmp_path):
     # Hydra's own parser refuses an override after -m; a user adds overrides to the end of a command
     out = cli("+sweep=table1", "model=tiny_random", "-m", "seed=range(1,3)", "method=cwgnc", f"data.glue_dir={glue_dir}",
