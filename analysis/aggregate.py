@@ -42,7 +42,7 @@ def summarize(runs: pd.DataFrame, rule: str = "majority", ddof: int = 0) -> pd.D
         row.update({f"n_{s}": int((g["status"] == s).sum()) for s in STATUSES})
         row.update(n_declared=len(g), std=std, mean=mean, max=mx, n_failed=int(done[fcol].astype(bool).sum()),
                    n_single_class=n_single_class(done), failed_rule=rule, std_ddof=ddof,
-                   selected_on=",".join(sorted(set(done["selected_on"].dropna()))) or None if "selected_on" in done else None,
+                   selected_on=",".join(sorted(set(done["selected_on"].dropna()))) or None,
                    **{c: g[c].iloc[0] for c in runs.columns if c.startswith("param.") or c in ("sweep", "label", "task_label")})
         out.append(row)
     return pd.DataFrame(out)

@@ -103,7 +103,7 @@ def long_form(spec: TableSpec, s: pd.DataFrame) -> pd.DataFrame:
         for _, r in e.iterrows():
             row = _value(spec, r[spec.param]) if spec.param else recipe_label(r["method"], r["params"], labels)
             base = {"experiment": exp, "model": r["model"], "method": r["method"], "params": r["params"],
-                    "row": row, "task": r["task"], "selected_on": r.get("selected_on")}
+                    "row": row, "task": r["task"], "selected_on": r["selected_on"]}
             if spec.param:
                 base[spec.param] = r[spec.param]
             ours = (100 * r["std"], 100 * r["mean"], 100 * r["max"])
@@ -141,8 +141,6 @@ SELECTION_TEXT = {
 
 def selection_notes(e: pd.DataFrame) -> list[str]:
     """One note per row whose runs report an evaluation other than their last (train.select=best)."""
-    if "selected_on" not in e:
-        return []
     notes = []
     for row, rg in e[e["source"] == "ours"].groupby("row", sort=False):
         on = {x for v in rg["selected_on"].dropna() for x in str(v).split(",")}

@@ -183,7 +183,6 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
         tasks.put((i, runs[i]))
     statuses: list[str] = ["missing"] * len(runs)
     holding: dict[int, int | None] = {}
-    refused = False
     started = time.time()
     done = 0
     with mps_daemon(mps) as mps_env:
@@ -232,10 +231,10 @@ def run_job(runs: list[dict], workers: int = 1, mps: bool = False, env: dict[str
                     done += 1
                     continue
                 if status == "refused":  # a user mistake: no run starts after it, as in an in-process sweep
+                    first = not any(s.startswith("error: ") for s in statuses)
                     holding[wid], statuses[idx] = None, f"error: {extra}"
                     done += 1
-                    if not refused:
-                        refused = True
+                    if first:
                         in_flight = sum(v is not None for v in holding.values())
                         _say(f"worker {wid}: {_label(runs[idx])} did not start: error: {extra}; no further run starts"
                              + (f" (the {in_flight} in flight finish)" if in_flight else ""))

@@ -128,7 +128,7 @@ def check_files(cfgs) -> None:
     launches runs that would each stop on it); hub data is not checked, which would download it."""
     seen = set()
     for cfg in cfgs:
-        key = (cfg.task.name, cfg.data.glue_dir, str(cfg.task.local))
+        key = _files_key(cfg)
         if key not in seen and uses_local(cfg.task, cfg.data.glue_dir):
             seen.add(key)
             for split in ("train", "dev"):
@@ -180,12 +180,17 @@ def uses_local(task, glue_dir: str | None) -> bool:
     return glue_dir is not None or not task.hub_path or _own_folder(task)
 
 
+def _files_key(cfg) -> tuple:
+    """What decides which local files a run of ``cfg`` reads."""
+    return cfg.task.name, cfg.data.glue_dir, str(cfg.task.local)
+
+
 def train_size(cfg, sizes: dict) -> int | None:
     """Training examples a run of ``cfg`` uses (``data.max_train_samples`` applied), counted from its local
     training file (``sizes`` caches each file's count); None for hub data, which counting would download."""
     if not uses_local(cfg.task, cfg.data.glue_dir):
         return None
-    key = (cfg.task.name, cfg.data.glue_dir, str(cfg.task.local))
+    key = _files_key(cfg)
     if key not in sizes:
         sizes[key] = len(read_local(cfg.task, cfg.data.glue_dir, "train").labels)
     n = sizes[key]
