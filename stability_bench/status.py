@@ -5,6 +5,11 @@ or SLURM job is gone), corrupt (listed by path) and missing.
 Missing is counted against the cells declared in each experiment's ``sweep.json``; records on
 disk that no sweep declared (single runs) are counted too. With ``--running``, each live run is listed
 with where it runs and how far it is, from the last progress line of its ``run.log``.
+
+A ``left:`` line estimates what remains: each cell still to run takes the median wall time of the completed
+runs of its experiment, task and method, and each running run its logged ETA. A run's wall time already
+includes the slowdown of the runs it shared a GPU or CPU with, so dividing by the number running now gives
+the time left while the sweep keeps that many in flight, as it did for the completed ones.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ import time
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
+from statistics import median as _median
 
 from .liveness import Liveness
 from .records import RECORD_FILE, experiment_of, read_record_checked
-from .sweep import STATUS_ORDER, SWEEP_FILE, SweepFileError, load_cells
+from .sweep import STATUS_ORDER, SWEEP_FILE, TO_RUN, SweepFileError, load_cells
 
 
 def experiment_dirs(root: Path) -> list[Path]:
@@ -30,15 +36,16 @@ def experiment_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def collect(root: Path, notes: list[str] | None = None,
-            running: list[tuple[Path, dict]] | None = None) -> dict[tuple[str, str, str], Counter]:
+def collect(root: Path, notes: list[str] | None = None, running: list[tuple[Path, dict]] | None = None,
+            walls: dict[tuple[str, str, str], list[float]] | None = None) -> dict[tuple[str, str, str], Counter]:
     """(experiment, task, method dir) -> Counter of statuses. ``notes`` gets a line per corrupt record (by
-    path) and per unreadable sweep.json; ``running`` each live running run's record path and record."""
+    path) and per unreadable sweep.json; ``running`` each live running run's record path and record;
+    ``walls`` the wall times of the completed runs of each (experiment, task, method dir)."""
     notes = [] if notes is None else notes
     table: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     live = Liveness()
 
-    def status(path: Path) -> str:
+    def status(path: Path, key: tuple[str, str, str]) -> str:
         rec, problem = read_record_checked(path)
         if problem:
             notes.append(f"corrupt: {path}: {problem} (a re-run of the sweep moves it aside and runs the cell again)")
@@ -46,6 +53,8 @@ def collect(root: Path, notes: list[str] | None = None,
         state = live.status(rec)
         if state == "running" and running is not None:
             running.append((path, rec))
+        if state == "completed" and walls is not None and rec.get("wall_time_s"):
+            walls.setdefault(key, []).append(float(rec["wall_time_s"]))
         return state
 
     for exp in experiment_dirs(root):
@@ -57,12 +66,14 @@ def collect(root: Path, notes: list[str] | None = None,
             cells = []
         for cell in cells:
             seen.add(cell["run_dir"])
-            table[(exp.name, cell.get("task", "?"), cell.get("method", "?"))][status(exp / cell["run_dir"] / RECORD_FILE)] += 1
+            key = (exp.name, cell.get("task", "?"), cell.get("method", "?"))
+            table[key][status(exp / cell["run_dir"] / RECORD_FILE, key)] += 1
         for rec in exp.glob(f"*/*/*/{RECORD_FILE}"):
             rel = str(rec.parent.relative_to(exp))
             if rel not in seen:
                 task, method, _ = rel.split("/")
-                table[(exp.name, task, method)][status(rec)] += 1
+                key = (exp.name, task, method)
+                table[key][status(rec, key)] += 1
     return table
 
 
@@ -103,6 +114,40 @@ def running_lines(running: list[tuple[Path, dict]], root: Path) -> list[str]:
     return out
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def left_lines(table, walls, running: list[tuple[Path, dict]]) -> list[str]:
+    """What remains and how long it should take (the module's docstring says how it is estimated)."""
+    median = {key: _median(v) for key, v in walls.items()}
+    to_run = {key: sum(c[s] for s in TO_RUN) for key, c in table.items()}
+    work = sum(n * median[key] for key, n in to_run.items() if n and key in median)
+    unknown = sum(n for key, n in to_run.items() if n and key not in median)
+    for path, _ in running:
+        p = last_progress(path.parent / "run.log")
+        key = (path.parents[3].name, path.parents[2].name, path.parents[1].name)
+        if p:
+            work += max(0, p["eta_s"] - p["age_s"])
+        elif key in median:  # nothing logged yet: a whole run
+            work += median[key]
+        else:
+            unknown += 1
+    cells = sum(to_run.values())
+    if not cells and not running:
+        return []
+    what = f"left: {cells} cell{'s' * (cells != 1)} to run" + (f", {len(running)} running" if running else "")
+    if unknown == cells + len(running):
+        return [f"{what}; no completed run of their task and method yet to estimate their time from"]
+    line = f"{what}: about {_duration(work)} of run time in all"
+    line += (f"; {len(running)} at a time, as now: about {_duration(work / len(running))}" if running
+             else " (none is running now)")
+    out = [line]
+    if unknown:
+        out.append(f"  not counted: {unknown} with no completed run of their task and method yet")
+    return out
+
+
 def render(table) -> str:
     rows = [("experiment", "task", "method", *STATUS_ORDER)]
     for key in sorted(table):
@@ -123,7 +168,8 @@ def main(argv=None) -> int:
         return 2
     notes: list[str] = []
     running: list[tuple[Path, dict]] = []
-    table = collect(args.path, notes, running)
+    walls: dict[tuple[str, str, str], list[float]] = {}
+    table = collect(args.path, notes, running, walls)
     for line in notes:
         print(line, file=sys.stderr)
     if not table:
@@ -136,6 +182,8 @@ def main(argv=None) -> int:
         print("running:\n" + "\n".join(running_lines(running, args.path)))
     elif running:
         print(f"(--running lists the {len(running)} running runs with their progress)")
+    for line in left_lines(table, walls, running):
+        print(line)
     return 0
 
 

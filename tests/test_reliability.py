@@ -178,13 +178,54 @@ def test_status_lists_the_live_runs_with_their_progress_from_their_logs(tmp_path
             (path.parent / "run.log").write_text(log)
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-2:] == ["total: 0 completed, 0 crashed, 0 diverged, 2 running, 1 interrupted, 0 corrupt, 0 missing",
-                        "(--running lists the 2 running runs with their progress)"]
+    total = out.index("total: 0 completed, 0 crashed, 0 diverged, 2 running, 1 interrupted, 0 corrupt, 0 missing")
+    assert out[total + 1] == "(--running lists the 2 running runs with their progress)"
     assert main([str(tmp_path), "--running"]) == 0
     out = capsys.readouterr().out.splitlines()
     where = f"host {me['host']}, pid {me['pid']}"
-    assert out[-3] == "running:"
-    first = out[-2].split(" as of ")
+    at = out.index("running:")
+    first = out[at + 1].split(" as of ")
     assert first[0] == "  e/rte/devlin/seed1  step 120/3120 (4%), eta 171s"
     assert 29 <= int(first[1].split("s ago")[0]) <= 40 and first[1].endswith(f"s ago  ({where})")
-    assert out[-1] == f"  e/rte/devlin/seed2  no training step logged yet  ({where})"
+    assert out[at + 2] == f"  e/rte/devlin/seed2  no training step logged yet  ({where})"
+    assert out[at + 3].startswith("left: ")
+
+
+def test_status_estimates_what_is_left_from_the_completed_runs_and_the_logged_etas(tmp_path, capsys):
+    """left: a cell to run takes the median wall time of its task x method's completed runs, a running run its
+    logged ETA (less the log's age), or the median before it logs; divided by the number running now. Cells with
+    no completed run of their task x method are named, not guessed."""
+    import time
+
+    from stability_bench.records import owner
+    from stability_bench.status import main
+
+    exp = tmp_path / "e"
+    for seed, wall in ((1, 100.0), (2, 600.0), (3, 200.0)):
+        write_record(exp / "rte" / "devlin" / f"seed{seed}" / "record.json",
+                     Record(**good_record(seed=seed, wall_time_s=wall)))
+    me, ago = owner(), time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 30))
+    for seed in (4, 5):
+        path = exp / "rte" / "devlin" / f"seed{seed}" / "record.json"
+        write_record(path, Record(**good_record(seed=seed, status="running", metric=None, owner=me)))
+    (exp / "rte" / "devlin" / "seed4" / "run.log").write_text(
+        f"{ago},501 INFO all step 120/3120 epoch 0.77 loss 0.6939 lr 7.628e-06 elapsed 7s eta 171s\n")
+    cells = [{"run_dir": f"{task}/devlin/seed{s}", "task": task, "method": "devlin"}
+             for task, seeds in (("rte", range(1, 8)), ("cola", (1,))) for s in seeds]
+    (exp / "sweep.json").write_text(json.dumps({"cells": cells}))
+    assert main([str(exp)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # 2 missing rte cells at the median 200 s, seed4's 171 s less ~30 s, seed5 (no step logged) 200 s: ~741 s
+    assert out[-2:] == ["left: 3 cells to run, 2 running: about 12 min of run time in all; 2 at a time, as now: "
+                        "about 6 min", "  not counted: 1 with no completed run of their task and method yet"]
+    for seed in (4, 5):  # the in-flight runs end: nothing runs now
+        write_record(exp / "rte" / "devlin" / f"seed{seed}" / "record.json",
+                     Record(**good_record(seed=seed, wall_time_s=1000.0)))
+    assert main([str(exp)]) == 0
+    # median of 100, 600, 200, 1000, 1000: 600 s for each of 2 rte cells
+    assert capsys.readouterr().out.splitlines()[-2] == (
+        "left: 3 cells to run: about 20 min of run time in all (none is running now)")
+    for task, seed in (("rte", 6), ("rte", 7), ("cola", 1)):
+        write_record(exp / task / "devlin" / f"seed{seed}" / "record.json", Record(**good_record(seed=seed, task=task)))
+    assert main([str(exp)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("total: 8 completed")  # nothing left: no line

@@ -284,7 +284,7 @@ def test_a_reusing_sweep_copies_completed_twins_of_other_experiments_and_trains_
                                                                                  "cwgnc,grouping=tensor,threshold=0.05")]
 
 
-@pytest.mark.slow  # two dry runs over the GPU study's records with MiniLM (about 15 s)
+@pytest.mark.slow  # two dry runs and a status over the GPU study's records with MiniLM (about 15 s)
 def test_the_dry_runs_quoted_in_readme_are_what_the_committed_gpu_records_give(real_glue_dir, tmp_path):
     import re
     import tarfile
@@ -303,6 +303,10 @@ def test_the_dry_runs_quoted_in_readme_are_what_the_committed_gpu_records_give(r
     table2 = cli(["+sweep=table2", "hydra.sweeper.reuse=true"] + args, tmp_path)
     said = re.search(r"\[sweep\] 175 cells: .*", table2.stderr)
     assert said and " ".join(said.group(0).split()) in readme, table2.stderr[-2000:]
+    status = subprocess.run([sys.executable, "-m", "stability_bench.status", str(tmp_path / "results")],
+                            capture_output=True, text=True, timeout=60)
+    left = status.stdout.splitlines()[-2:]  # what is left, and how long: README quotes both lines
+    assert left[0].startswith("left: ") and all(" ".join(line.split()) in readme for line in left), status.stdout
 
 
 def test_seed_ranges_are_written_compactly():
