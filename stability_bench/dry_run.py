@@ -1,6 +1,7 @@
 """What a sweep would launch, told without launching or writing anything (``hydra.sweeper.dry_run=true``).
 
-For the cells a sweep would run, one row per experiment x task x recipe: how many, which seeds, one run's
+For the cells a sweep would run, one row per experiment x task x recipe: how many, which seeds (and, for a
+split-seed sweep, which initialisation and data-order seeds: ``0;init=1-5;data=1-5``), one run's
 optimizer steps and dev evaluations (from the training set's size, when its files are local; else, or for a
 recipe whose stages depend on the model, from a completed run of the row), their sum over the row's runs, and
 how long the completed runs of the same row took (their records' ``wall_time_s``, median; runs that shared a GPU
@@ -61,9 +62,12 @@ def report(cells, configs, methods) -> str:
     sizes: dict = {}
     for cell, cfg, method in zip(cells, configs, methods):
         key = (Path(cell.experiment_dir).name, cell.task, cell.method)
-        row = rows.setdefault(key, {"seeds": [], "size": run_size(cfg, method, sizes),
+        row = rows.setdefault(key, {"seeds": [], "init": [], "data": [], "size": run_size(cfg, method, sizes),
                                     "method_dir": cell.record_path.parent.parent})
         row["seeds"].append(cell.seed)
+        for which in ("init", "data"):  # Dodge et al.'s split seeds (+sweep=seed_split): they tell the runs apart
+            if cfg.get(f"{which}_seed") is not None:
+                row[which].append(cfg[f"{which}_seed"])
     header = ["experiment", "task", "method", "runs", "seeds", "steps/run", "evals/run", "steps", "recorded s/run"]
     table = [header]
     total_steps, unknown = 0, 0
@@ -73,7 +77,8 @@ def report(cells, configs, methods) -> str:
         runs = len(row["seeds"])
         total_steps += (steps or 0) * runs
         unknown += runs if steps is None else 0
-        table.append([exp, task, method, str(runs), seed_ranges(row["seeds"]), _n(steps), _n(evals),
+        seeds = ";".join([seed_ranges(row["seeds"])] + [f"{w}={seed_ranges(row[w])}" for w in ("init", "data") if row[w]])
+        table.append([exp, task, method, str(runs), seeds, _n(steps), _n(evals),
                       _n(steps * runs if steps is not None else None),
                       f"{median:.0f} ({n} run{'s' if n > 1 else ''})" if median is not None else "-"])
     total = f"{total_steps:,}" + (f" + {unknown} runs of unknown size" if unknown else "")

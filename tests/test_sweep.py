@@ -199,6 +199,8 @@ def test_a_dry_run_tells_what_would_run_and_writes_nothing(glue_dir, tmp_path):
     for row in rows.values():
         assert (row["runs"], row["seeds"], row["steps/run"], row["evals/run"], row["steps"]) == ("3", "1-3", "6", "4", "18")
     assert first.stdout.strip().splitlines()[-1].split() == ["total", "6", "36"]
+    split = cli(args + ["seed=0", "method=cwgnc", "init_seed=range(1,4)", "data_seed=2,5"] + dry, tmp_path)
+    assert _rows(split.stdout)[("rte", "cwgnc,grouping=tensor,threshold=0.05")]["seeds"] == "0;init=1-3;data=2,5"
 
     assert cli(args + ["seed=1", "-m"], tmp_path).returncode == 0  # seed 1 of both recipes completes
     before = files(tmp_path / "r")
