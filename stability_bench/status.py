@@ -9,7 +9,8 @@ with where it runs and how far it is, from the last progress line of its ``run.l
 A ``left:`` line estimates what remains: each cell still to run takes the median wall time of the completed
 runs of its experiment, task and method, and each running run its logged ETA. A run's wall time already
 includes the slowdown of the runs it shared a GPU or CPU with, so dividing by the number running now gives
-the time left while the sweep keeps that many in flight, as it did for the completed ones.
+the time left while the sweep keeps that many in flight, as it did for the completed ones (but never less than
+the longest single run left).
 """
 
 from __future__ import annotations
@@ -122,26 +123,27 @@ def left_lines(table, walls, running: list[tuple[Path, dict]]) -> list[str]:
     """What remains and how long it should take (the module's docstring says how it is estimated)."""
     median = {key: _median(v) for key, v in walls.items()}
     to_run = {key: sum(c[s] for s in TO_RUN) for key, c in table.items()}
-    work = sum(n * median[key] for key, n in to_run.items() if n and key in median)
-    unknown = sum(n for key, n in to_run.items() if n and key not in median)
+    times = [median[key] for key, n in to_run.items() if key in median for _ in range(n)]  # one per run
+    unknown = sum(n for key, n in to_run.items() if key not in median)
     for path, _ in running:
         p = last_progress(path.parent / "run.log")
         key = (path.parents[3].name, path.parents[2].name, path.parents[1].name)
         if p:
-            work += max(0, p["eta_s"] - p["age_s"])
+            times.append(max(0, p["eta_s"] - p["age_s"]))
         elif key in median:  # nothing logged yet: a whole run
-            work += median[key]
+            times.append(median[key])
         else:
             unknown += 1
     cells = sum(to_run.values())
     if not cells and not running:
         return []
     what = f"left: {cells} cell{'s' * (cells != 1)} to run" + (f", {len(running)} running" if running else "")
-    if unknown == cells + len(running):
+    if not times:
         return [f"{what}; no completed run of their task and method yet to estimate their time from"]
-    line = f"{what}: about {_duration(work)} of run time in all"
-    line += (f"; {len(running)} at a time, as now: about {_duration(work / len(running))}" if running
-             else " (none is running now)")
+    line = f"{what}: about {_duration(sum(times))} of run time in all"
+    # k at a time take at least the total over k, and at least the longest single run
+    line += (f"; {len(running)} at a time, as now: about {_duration(max(sum(times) / len(running), max(times)))}"
+             if running else " (none is running now)")
     out = [line]
     if unknown:
         out.append(f"  not counted: {unknown} with no completed run of their task and method yet")

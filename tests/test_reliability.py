@@ -225,6 +225,15 @@ def test_status_estimates_what_is_left_from_the_completed_runs_and_the_logged_et
     # median of 100, 600, 200, 1000, 1000: 600 s for each of 2 rte cells
     assert capsys.readouterr().out.splitlines()[-2] == (
         "left: 3 cells to run: about 20 min of run time in all (none is running now)")
+    for task, seed, eta in (("rte", 6, 20), ("cola", 1, 50)):  # two near their end; rte seed7 is left, at 600 s
+        path = exp / task / "devlin" / f"seed{seed}" / "record.json"
+        write_record(path, Record(**good_record(seed=seed, task=task, status="running", metric=None, owner=me)))
+        (path.parent / "run.log").write_text(f"{ago},501 INFO all step 3000/3120 epoch 2.9 loss 0.6 lr 1e-07 "
+                                             f"elapsed 7s eta {eta}s\n")
+    assert main([str(exp)]) == 0
+    # ~0 s + ~20 s + 600 s in all; 2 at a time still takes the 600 s run's whole time, not half the total
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "left: 1 cell to run, 2 running: about 10 min of run time in all; 2 at a time, as now: about 10 min")
     for task, seed in (("rte", 6), ("rte", 7), ("cola", 1)):
         write_record(exp / task / "devlin" / f"seed{seed}" / "record.json", Record(**good_record(seed=seed, task=task)))
     assert main([str(exp)]) == 0
