@@ -214,13 +214,13 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
     )
     rdir.mkdir(parents=True, exist_ok=True)
     remove_stale_tmp(rdir)  # a record write killed half-way
-    write_record(path, record)
     ckpt_path = rdir / checkpoint.CHECKPOINT_FILE
     # stop signals wait for the end of a step, to save a checkpoint first; component statistics accumulate
     # in memory, so such a run stops at once and restarts instead of resuming
     deferral = nullcontext() if cfg.train.component_stats_every else interrupts.deferred()
     with run_log(rdir / "run.log"), deferral as held:
-        try:
+        try:  # from the first write on, whatever ends the run rewrites its record (a stop right after: interrupted)
+            write_record(path, record)
             record.environment = environment(device)
             resume = checkpoint.load(ckpt_path, ident) if held else None
             t_model = time.time()

@@ -178,6 +178,35 @@ def test_an_exception_writes_a_crashed_record_and_propagates(glue_dir, tmp_path,
     assert "Traceback" in rec["traceback"]
 
 
+@pytest.mark.parametrize("stats", [0, 1], ids=["checkpointing", "component_stats"])
+def test_a_stop_right_after_the_running_record_is_written_leaves_it_interrupted(glue_dir, tmp_path, monkeypatch, stats):
+    """A packed worker stopped just as it starts its next run (CI met it): the record it had just written must
+    not stay ``running``, whether stop signals are held to the end of a step or (component statistics) not."""
+    import signal
+
+    import stability_bench.run as run_module
+    from stability_bench import interrupts
+
+    real_write, writes = run_module.write_record, []
+
+    def write_then_sigterm(path, record):
+        real_write(path, record)
+        writes.append(record.status)
+        if len(writes) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode, here or just after
+
+    monkeypatch.setattr(run_module, "write_record", write_then_sigterm)
+    previous = signal.getsignal(signal.SIGTERM)
+    interrupts.install()
+    try:
+        with pytest.raises(interrupts.Interrupted):
+            run([f"train.component_stats_every={stats}"], glue_dir, tmp_path / "r")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    rec = json.loads((tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed0" / "record.json").read_text())
+    assert writes[0] == "running" and rec["status"] == "interrupted" and rec["error"], (writes, rec["status"])
+
+
 def test_runs_out_of_gpu_memory_are_one_reason_saying_what_to_change(glue_dir, tmp_path, monkeypatch):
     """CUDA's message names each run's sizes and processes; the records' errors are one line, the same for all."""
     import torch
