@@ -275,7 +275,10 @@ def _run(cfg, method, device, container, ident, params, path, desc, tokenizer, d
         finally:
             record.wall_time_s = round(time.time() - t_start, 3)
             record.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            write_record(path, record)
+            # a second stop signal (SLURM signals every process of a packed job, and the job then stops its
+            # workers) waits for the record to be written, then takes its course
+            with interrupts.deferred():
+                write_record(path, record)
     if record.status == "completed":
         interrupts.completed += 1
         log.info("%s: %s %.4f (majority %.4f%s) in %.0fs -> %s", desc, cfg.task.metric, record.metric,

@@ -179,9 +179,11 @@ def test_an_exception_writes_a_crashed_record_and_propagates(glue_dir, tmp_path,
 
 
 @pytest.mark.parametrize("stats", [0, 1], ids=["checkpointing", "component_stats"])
-def test_a_stop_right_after_the_running_record_is_written_leaves_it_interrupted(glue_dir, tmp_path, monkeypatch, stats):
-    """A packed worker stopped just as it starts its next run (CI met it): the record it had just written must
-    not stay ``running``, whether stop signals are held to the end of a step or (component statistics) not."""
+def test_stops_right_after_the_first_record_write_and_during_the_last_leave_it_interrupted(glue_dir, tmp_path,
+                                                                                           monkeypatch, stats):
+    """A packed worker stopped just as it starts its next run (CI met it), then signalled again while it writes
+    the record (SLURM signals every process, and the job stops its workers): the record must not stay
+    ``running``, whether stop signals are held to the end of a step or (component statistics) not."""
     import signal
 
     import stability_bench.run as run_module
@@ -190,6 +192,8 @@ def test_a_stop_right_after_the_running_record_is_written_leaves_it_interrupted(
     real_write, writes = run_module.write_record, []
 
     def write_then_sigterm(path, record):
+        if writes:  # and a second stop signal (SLURM's, after the job's) arrives as the last record is written
+            os.kill(os.getpid(), signal.SIGTERM)
         real_write(path, record)
         writes.append(record.status)
         if len(writes) == 1:
@@ -204,7 +208,7 @@ def test_a_stop_right_after_the_running_record_is_written_leaves_it_interrupted(
     finally:
         signal.signal(signal.SIGTERM, previous)
     rec = json.loads((tmp_path / "r" / "tiny_random" / "rte" / "bias_correction" / "seed0" / "record.json").read_text())
-    assert writes[0] == "running" and rec["status"] == "interrupted" and rec["error"], (writes, rec["status"])
+    assert writes == ["running", "interrupted"] and rec["status"] == "interrupted" and rec["error"], (writes, rec)
 
 
 def test_runs_out_of_gpu_memory_are_one_reason_saying_what_to_change(glue_dir, tmp_path, monkeypatch):
