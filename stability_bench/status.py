@@ -23,6 +23,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 from statistics import median as _median
+from typing import NamedTuple
 
 from .liveness import Liveness
 from .records import RECORD_FILE, experiment_of, read_record_checked
@@ -37,11 +38,20 @@ def experiment_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def collect(root: Path, notes: list[str] | None = None, running: list[tuple[Path, dict]] | None = None,
+class Live(NamedTuple):
+    """A live running run: its record (and where), its (experiment, task, method dir), and its log's last
+    progress line (``last_progress``), read once for both the --running list and the estimate of what is left."""
+    path: Path
+    record: dict
+    key: tuple[str, str, str]
+    progress: dict | None
+
+
+def collect(root: Path, notes: list[str] | None = None, running: list[Live] | None = None,
             walls: dict[tuple[str, str, str], list[float]] | None = None) -> dict[tuple[str, str, str], Counter]:
     """(experiment, task, method dir) -> Counter of statuses. ``notes`` gets a line per corrupt record (by
-    path) and per unreadable sweep.json; ``running`` each live running run's record path and record;
-    ``walls`` the wall times of the completed runs of each (experiment, task, method dir)."""
+    path) and per unreadable sweep.json; ``running`` each live running run; ``walls`` the wall times of the
+    completed runs of each (experiment, task, method dir)."""
     notes = [] if notes is None else notes
     table: dict[tuple[str, str, str], Counter] = defaultdict(Counter)
     live = Liveness()
@@ -53,7 +63,7 @@ def collect(root: Path, notes: list[str] | None = None, running: list[tuple[Path
             return "corrupt"
         state = live.status(rec)
         if state == "running" and running is not None:
-            running.append((path, rec))
+            running.append(Live(path, rec, key, last_progress(path.parent / "run.log")))
         if state == "completed" and walls is not None and rec.get("wall_time_s"):
             walls.setdefault(key, []).append(float(rec["wall_time_s"]))
         return state
@@ -100,12 +110,11 @@ def last_progress(log: Path) -> dict | None:
     return None
 
 
-def running_lines(running: list[tuple[Path, dict]], root: Path) -> list[str]:
+def running_lines(running: list[Live], root: Path) -> list[str]:
     """One line per live run: where it is, how far, its ETA as of its last progress line, and where it runs."""
     out = []
-    for path, rec in sorted(running, key=lambda pr: str(pr[0])):
+    for path, rec, _, p in sorted(running, key=lambda r: str(r.path)):
         where = path.parent.relative_to(root) if path.parent.is_relative_to(root) else path.parent
-        p = last_progress(path.parent / "run.log")
         stage = "" if not p or p["stage"] == "all" else f"{p['stage']} "  # a recipe of several stages (gu) names it
         how_far = (f"{stage}step {p['step']}/{p['total']} ({100 * p['step'] / p['total']:.0f}%), "
                    f"eta {p['eta_s']}s as of {p['age_s']}s ago") if p else "no training step logged yet"
@@ -119,15 +128,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-def left_lines(table, walls, running: list[tuple[Path, dict]]) -> list[str]:
+def left_lines(table, walls, running: list[Live]) -> list[str]:
     """What remains and how long it should take (the module's docstring says how it is estimated)."""
     median = {key: _median(v) for key, v in walls.items()}
     to_run = {key: sum(c[s] for s in TO_RUN) for key, c in table.items()}
     times = [median[key] for key, n in to_run.items() if key in median for _ in range(n)]  # one per run
     unknown = sum(n for key, n in to_run.items() if key not in median)
-    for path, _ in running:
-        p = last_progress(path.parent / "run.log")
-        key = (path.parents[3].name, path.parents[2].name, path.parents[1].name)
+    for _, _, key, p in running:
         if p:
             times.append(max(0, p["eta_s"] - p["age_s"]))
         elif key in median:  # nothing logged yet: a whole run
@@ -169,7 +176,7 @@ def main(argv=None) -> int:
         print(f"error: {args.path} is not a directory", file=sys.stderr)
         return 2
     notes: list[str] = []
-    running: list[tuple[Path, dict]] = []
+    running: list[Live] = []
     walls: dict[tuple[str, str, str], list[float]] = {}
     table = collect(args.path, notes, running, walls)
     for line in notes:
