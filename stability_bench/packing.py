@@ -144,8 +144,9 @@ def _worker(wid: int, tasks, results, draining, env: dict[str, str], threads: in
                 torch.set_num_threads(threads)
             record = execute(cfg, job_num=wid if n_gpus > 1 else None)
             mine = (record.get("owner") or {}).get("pid") == os.getpid()
-            # a requeued job meets the runs it completed before: skipped by their records, not run twice
-            results.put(("done", wid, idx, record["status"], record.get("metric") if mine else "already completed, skipped"))
+            # a requeued job meets the runs it finished before: skipped by their records, not run twice
+            skipped = "alive elsewhere, skipped" if record["status"] == "running" else "before, skipped"
+            results.put(("done", wid, idx, record["status"], record.get("metric") if mine else skipped))
         except (KeyboardInterrupt, interrupts.Interrupted):
             return  # the job is stopping; the record says interrupted
         except UserError as e:

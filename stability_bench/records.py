@@ -263,6 +263,10 @@ def read_record(path: Path) -> dict | None:
 
 REQUIRED = ("status", "task", "model", "method", "seed", "metric_name")
 STATUSES = ("running", "completed", "diverged", "crashed", "interrupted")
+# What training gave, kept by a re-run as a result (force=true trains again). A diverged run (NaN or infinite
+# loss) is its recipe and seed's outcome: training it again until it does not diverge (GPU kernels need not repeat
+# bit for bit) would hide the instability the study measures. Crashed and interrupted runs are the machine's.
+FINAL = ("completed", "diverged")
 
 
 def read_record_checked(path: Path) -> tuple[dict | None, str | None]:

@@ -1,6 +1,6 @@
 """One run, start to record: check the config, skip finished work, load the data, claim the run (a live
 claim elsewhere: skip it), load the model, train, and write ``record.json`` (``running`` first, then
-``completed``, ``diverged`` or ``crashed``).
+``completed``, ``diverged`` or ``crashed``). A completed or diverged run is a result: the same command skips it.
 
 Everything that can be a user mistake (config values, data files, model names) is checked
 before the run directory is created, so a bad command leaves ``results_dir`` untouched.
@@ -27,7 +27,7 @@ from .interrupts import Interrupted
 from .data import load_encoded, select_subsets
 from .models import load_config, load_model, load_tokenizer, max_input_length
 from .liveness import Liveness
-from .records import (Record, environment, finite_or_none, identity, identity_diff, is_self, method_params,
+from .records import (FINAL, Record, environment, finite_or_none, identity, identity_diff, is_self, method_params,
                       move_aside, owner, read_record_checked, record_path, remove_stale_tmp, write_record)
 from .recipes import build_method, label_of, recipe_of
 from .train import fit
@@ -176,14 +176,20 @@ def crash_reason(e: Exception) -> str:
 
 
 def _already_done(cfg, existing: dict | None, ident: dict, path: Path, desc: str) -> dict | None:
-    """The existing record when this run must not start: completed (same settings), or alive elsewhere."""
-    if existing is not None and existing.get("status") == "completed" and not cfg.force:
+    """The existing record when this run must not start: its result (completed or diverged, same settings), or
+    alive elsewhere."""
+    status = (existing or {}).get("status")
+    if status in FINAL and not cfg.force:
         diff = identity_diff(existing.get("identity", {}), ident)
         if diff:
-            raise ConfigError(f"{path} holds a completed run with other settings ({'; '.join(diff[:3])}): "
+            raise ConfigError(f"{path} holds a {status} run with other settings ({'; '.join(diff[:3])}): "
                               "choose another experiment= or pass force=true to replace it")
-        log.info("%s: already completed (%s %.4f), skipping; force=true re-runs it", desc,
-                 existing.get("metric_name"), existing.get("metric") or float("nan"))
+        if status == "completed":
+            log.info("%s: already completed (%s %.4f), skipping; force=true re-runs it", desc,
+                     existing.get("metric_name"), existing.get("metric") or float("nan"))
+        else:
+            log.info("%s: diverged at step %s before, a result of its recipe and seed: kept, skipping; force=true "
+                     "re-runs it", desc, existing.get("diverged_at_step"))
         return existing
     if existing is not None and not cfg.force and not is_self(existing.get("owner")) \
             and Liveness().status(existing) == "running":

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from .config import UserError
 from .liveness import Liveness
-from .records import (RECORD_FILE, atomic_write, experiment_of, identity, identity_diff, method_dirname, method_params,
+from .records import (FINAL, RECORD_FILE, atomic_write, experiment_of, identity, identity_diff, method_dirname, method_params,
                       read_record_checked, record_path)
 
 SWEEP_FILE = "sweep.json"
 STATUS_ORDER = ("completed", "crashed", "diverged", "running", "interrupted", "corrupt", "missing")
-TO_RUN = ("crashed", "diverged", "interrupted", "corrupt", "missing")  # what a re-run launches
+TO_RUN = ("crashed", "interrupted", "corrupt", "missing")  # what a re-run launches (records.FINAL are kept)
 
 
 @dataclass
@@ -94,15 +94,15 @@ def separate_experiments(grid: list[list[str]], configs: list) -> list[list[str]
 
 
 def other_settings(cells: list[Cell], configs: list, states: list[str]) -> list[tuple[Cell, list[str]]]:
-    """The completed cells whose record holds a run with other settings than the sweep's (a setting changed since
-    they ran, ``train.lr=1e-3`` added to the same command): a re-run would take them for done and the analysis
+    """The completed (or diverged) cells whose record holds a run with other settings than the sweep's (a setting
+    changed since they ran, ``train.lr=1e-3`` added to the same command): a re-run would take them for done and the analysis
     would show their settings under the new ones. Each with what differs (``records.identity_diff``); cells with
     ``force=true`` are trained again anyway."""
     from .packing import as_container
 
     out = []
     for cell, cfg, state in zip(cells, configs, states):
-        if state != "completed" or cfg.force:
+        if state not in FINAL or cfg.force:
             continue
         rec, _ = read_record_checked(cell.record_path)
         diff = identity_diff((rec or {}).get("identity") or {}, identity(as_container(cfg))) if rec else []
@@ -173,17 +173,17 @@ def not_started(cells: list[Cell], stamps: list[int | None]) -> list[Cell]:
 
 
 def problems(cells: list[Cell]) -> Counter:
-    """Why launched cells did not complete (crashed with which error, diverged, interrupted, or never
-    started): each reason with the number of cells it covers."""
+    """Why launched cells have no result (crashed with which error, interrupted, or never started): each reason
+    with the number of cells it covers. A diverged run is a result (``records.FINAL``), told apart by the sweep."""
     reasons: Counter = Counter()
     live = Liveness()
     for c in cells:
         rec, problem = read_record_checked(c.record_path)
         status = "corrupt" if problem else live.status(rec)
-        if status in ("completed", "running"):
+        if status in (*FINAL, "running"):
             continue
         error = rec.get("error") if rec else None
-        reasons[{"missing": "did not start (see the error above)", "diverged": "diverged (NaN or infinite loss)",
-                 "interrupted": "interrupted", "corrupt": f"have a corrupt record ({problem})"}.get(status)
+        reasons[{"missing": "did not start (see the error above)", "interrupted": "interrupted",
+                 "corrupt": f"have a corrupt record ({problem})"}.get(status)
                 or f"crashed: {error or 'no error recorded'}"] += 1
     return reasons

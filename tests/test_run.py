@@ -235,13 +235,19 @@ def test_runs_out_of_gpu_memory_are_one_reason_saying_what_to_change(glue_dir, t
     assert list(problems(cells).values()) == [2]
 
 
-def test_nan_loss_is_recorded_as_diverged_not_failed(glue_dir, tmp_path, monkeypatch):
+def test_nan_loss_is_recorded_as_diverged_not_failed_and_kept_as_the_result(glue_dir, tmp_path, monkeypatch):
     from stability_bench.recipes.base import Method
     original = Method.loss
     monkeypatch.setattr(Method, "loss", lambda self, model, batch: original(self, model, batch) * float("nan"))
     rec = run(["train.log_every=2"], glue_dir, tmp_path / "r")
     assert rec["status"] == "diverged" and rec["failed"] is None and rec["metric"] is None
     assert rec["diverged_at_step"] == 2
+    # the loss is finite again, as a second try on a GPU may find it: the same command keeps the result it has
+    monkeypatch.setattr(Method, "loss", original)
+    assert run(["train.log_every=2"], glue_dir, tmp_path / "r") == rec
+    with pytest.raises(ConfigError, match="holds a diverged run with other settings"):
+        run(["train.log_every=2", "train.lr=3e-5"], glue_dir, tmp_path / "r")
+    assert run(["train.log_every=2", "force=true"], glue_dir, tmp_path / "r")["status"] == "completed"
 
 
 def test_bad_value_leaves_results_dir_untouched(glue_dir, tmp_path):

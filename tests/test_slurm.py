@@ -264,7 +264,7 @@ def test_a_requeued_packed_job_skips_the_runs_it_completed(slurm, tmp_path):
     assert not list((tmp_path / "r").glob("**/checkpoint.pt"))
     log = "".join(p.read_text() for p in (tmp_path / "r").glob("**/.submitit/**/*.err"))
     assert_requeued_then_completed(slurm, job.split("_")[0])
-    assert log.count("already completed, skipped") >= len(done)
+    assert log.count("completed before, skipped") >= len(done)
 
 
 def assert_requeued_then_completed(env, job):

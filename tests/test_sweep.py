@@ -51,6 +51,43 @@ def test_sweep_runs_every_cell_then_a_rerun_only_reports(glue_dir, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_diverged_run_is_a_result_that_the_same_sweep_keeps(glue_dir, tmp_path):
+    """A NaN loss is what its recipe and seed gave: the sweep says so and succeeds, and the same command does not
+    train it again (a second try on a GPU, whose kernels need not repeat a run, could dodge it and hide it)."""
+    nan = ("from stability_bench.recipes.base import Method; loss = Method.loss; "
+           "Method.loss = lambda self, model, batch: loss(self, model, batch) * float('nan'); ")
+
+    def sweep(patch: str, *more: str):  # the default launcher runs the cells in this process: the loss is patched
+        code = f"import runpy, sys; sys.argv = sys.argv[1:]; {patch}runpy.run_module('stability_bench', run_name='__main__')"
+        return subprocess.run([sys.executable, "-c", code, "stability_bench", "model=tiny_random", "task=rte",
+                               "data.max_train_samples=16", "train.epochs=1", "seed=1,2", f"data.glue_dir={glue_dir}",
+                               f"results_dir={tmp_path / 'r'}", *more, "-m"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+    first = sweep(nan)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "[sweep] 2 cells diverged (NaN or infinite loss): kept as the result" in first.stderr
+    assert "[sweep] finished: 2 diverged" in first.stderr
+    records = sorted((tmp_path / "r").glob("**/record.json"))
+    before = [p.read_text() for p in records]
+    assert all(json.loads(t)["status"] == "diverged" for t in before)
+    again = sweep("")  # the loss is finite now: only a re-training would tell
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "[sweep] 2 cells: 2 diverged, 0 to run" in again.stderr
+    assert "all cells are complete (2 diverged: kept as results)" in again.stderr
+    assert [p.read_text() for p in records] == before
+    status = subprocess.run([sys.executable, "-m", "stability_bench.status", str(tmp_path / "r")],
+                            capture_output=True, text=True)
+    assert "total: 0 completed, 0 crashed, 2 diverged" in status.stdout and "left:" not in status.stdout
+    # another table with the same cells reuses them as they are, diverged
+    reused = sweep("", "experiment=b", "hydra.sweeper.reuse=true")
+    assert "[sweep] 2 cells: 2 reused from tiny_random (same settings), 0 to run" in reused.stderr, reused.stderr[-2000:]
+    copies = [json.loads(p.read_text()) for p in sorted((tmp_path / "r" / "b").glob("**/record.json"))]
+    assert [(c["status"], c["reused_from"]) for c in copies] == [("diverged", f"tiny_random/rte/bias_correction/seed{s}")
+                                                                 for s in (1, 2)]
+
+
+@pytest.mark.slow
 def test_a_setting_swept_beside_the_recipes_gets_an_experiment_per_value(glue_dir, tmp_path):
     """train.lr is not in a run directory's name: each value gets its own experiment, never one directory for two."""
     args = SWEEP[:-1] + ["seed=1", "train.lr=1e-5,3e-5", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path / 'r'}", "-m"]

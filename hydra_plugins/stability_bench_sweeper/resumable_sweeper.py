@@ -1,9 +1,10 @@
 """Hydra sweeper plugin (``hydra/sweeper=resumable``, the default in conf/config.yaml).
 
 It expands the grid exactly as Hydra's basic sweeper does, then looks up each cell's record
-before launching anything: completed cells are skipped, and so are cells whose run is alive
-in another process or SLURM job, so re-running a sweep (locally or on SLURM) launches only
-crashed, diverged, interrupted and missing cells. It records the grid in
+before launching anything: completed and diverged cells (a NaN loss is a result of the recipe and
+seed, not the machine's) are skipped, and so are cells whose run is alive in another process or
+SLURM job, so re-running a sweep (locally or on SLURM) launches only crashed, interrupted and
+missing cells. It records the grid in
 ``<experiment>/sweep.json`` for ``python -m stability_bench.status`` and the analysis, and prints
 sweep-level counts as cells finish. Hydra only loads sweepers from the ``hydra_plugins`` package.
 """
@@ -81,7 +82,7 @@ class ResumableSweeper(BasicSweeper):
         from stability_bench import sweep as plan
         from stability_bench.config import UserError
         from stability_bench.grid import compose_cells, expand
-        from stability_bench.records import experiment_of
+        from stability_bench.records import FINAL, experiment_of
         from stability_bench.tasks import check_files
 
         if self.max_batch_size is not None and self.max_batch_size <= 0:  # range() would launch nothing, silently
@@ -106,7 +107,7 @@ class ResumableSweeper(BasicSweeper):
             _refuse(f"{len(clash)} of the sweep's {len(cells)} cells hold completed runs with other settings "
                     f"({'; '.join(diff[:3])}; e.g. {Path(cell.experiment_dir).name}/{cell.run_dir}): give these "
                     "settings their own experiment=, or pass force=true to train those cells again with them")
-        twins = {}  # cell index -> the record of a completed run with its settings in another experiment
+        twins = {}  # cell index -> the record of a finished run with its settings in another experiment
         if self.reuse:
             from stability_bench import reuse
             twins = {i: src for i, (cfg, s) in enumerate(zip(configs, statuses))
@@ -114,7 +115,7 @@ class ResumableSweeper(BasicSweeper):
         to_run = [i for i, (cfg, s) in enumerate(zip(configs, statuses))
                   if (cfg.force or s in plan.TO_RUN) and i not in twins]
         pending = [cells[i] for i in to_run]
-        done_or_live = ", ".join(f"{statuses.count(s)} {s}" for s in ("completed", "running") if statuses.count(s))
+        done_or_live = ", ".join(f"{statuses.count(s)} {s}" for s in (*FINAL, "running") if statuses.count(s))
         if twins:
             sources = sorted({experiment_of(src).name for src in twins.values()})
             done_or_live += (f"{', ' if done_or_live else ''}{len(twins)} {'to reuse' if self.dry_run else 'reused'} "
@@ -139,11 +140,12 @@ class ResumableSweeper(BasicSweeper):
             _refuse(str(e))
         for i, src in twins.items():
             # copied, or a process that started the cell meanwhile has it: either way not launched here
-            if reuse.adopt(cells[i], src):
-                statuses[i] = "completed"
+            statuses[i] = reuse.adopt(cells[i], src) or statuses[i]
         if not pending:
-            if statuses.count("completed") == len(cells):
-                _say("all cells are complete; nothing to do (force=true re-runs them)")
+            if all(s in FINAL for s in statuses):
+                diverged = statuses.count("diverged")
+                _say("all cells are complete" + (f" ({diverged} diverged: kept as results)" if diverged else "")
+                     + "; nothing to do (force=true re-runs them)")
             else:
                 _say("nothing to launch: the cells not completed are running in other processes or jobs")
             return []
@@ -194,6 +196,10 @@ class ResumableSweeper(BasicSweeper):
         what = f"{exp}" if len(exps) == 1 else f"{exp} ({len(exps)} experiments: {', '.join(Path(e).name for e in exps)})"
         _say(f"results: {what}; progress: python -m stability_bench.status {exp}; "
              f"tables: python -m analysis {exp} --out {exp}/tables")
+        diverged = plan.statuses(pending).count("diverged")
+        if diverged:  # a result, not a fault: the tables list them apart (never as failed)
+            _say(f"{diverged} cell{'s' if diverged > 1 else ''} diverged (NaN or infinite loss): kept as the result of "
+                 "their recipe and seed, so the same command does not train them again (force=true does)")
         trouble = plan.problems(pending)
         if trouble:
             for why, n in trouble.most_common():
