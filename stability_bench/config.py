@@ -108,7 +108,7 @@ class Config:
     data_seed: Optional[int] = None  # overrides seed for data order and dropout
     results_dir: str = "results"
     experiment: str = "default"  # one folder under results_dir (a name, no "/") grouping a sweep's runs
-    force: bool = False  # re-run even when a completed record exists
+    force: bool = False  # re-run even when a completed (or diverged) record exists
     sweep: Optional[dict[str, Any]] = None  # set by +sweep=...: name and declared grid
 
 
