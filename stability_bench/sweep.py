@@ -93,11 +93,11 @@ def separate_experiments(grid: list[list[str]], configs: list) -> list[list[str]
     return out
 
 
-def other_settings(cells: list[Cell], configs: list, states: list[str]) -> list[tuple[Cell, list[str]]]:
+def other_settings(cells: list[Cell], configs: list, states: list[str]) -> list[tuple[Cell, str, list[str]]]:
     """The completed (or diverged) cells whose record holds a run with other settings than the sweep's (a setting
-    changed since they ran, ``train.lr=1e-3`` added to the same command): a re-run would take them for done and the analysis
-    would show their settings under the new ones. Each with what differs (``records.identity_diff``); cells with
-    ``force=true`` are trained again anyway."""
+    changed since they ran, ``train.lr=1e-3`` added to the same command): a re-run would take them for done and the
+    analysis would show their settings under the new ones. Each with its state and what differs (``records.identity_diff``);
+    cells with ``force=true`` are trained again anyway."""
     from .packing import as_container
 
     out = []
@@ -107,7 +107,7 @@ def other_settings(cells: list[Cell], configs: list, states: list[str]) -> list[
         rec, _ = read_record_checked(cell.record_path)
         diff = identity_diff((rec or {}).get("identity") or {}, identity(as_container(cfg))) if rec else []
         if diff:
-            out.append((cell, diff))
+            out.append((cell, state, diff))
     return out
 
 

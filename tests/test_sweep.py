@@ -79,6 +79,9 @@ def test_a_diverged_run_is_a_result_that_the_same_sweep_keeps(glue_dir, tmp_path
     status = subprocess.run([sys.executable, "-m", "stability_bench.status", str(tmp_path / "r")],
                             capture_output=True, text=True)
     assert "total: 0 completed, 0 crashed, 2 diverged" in status.stdout and "left:" not in status.stdout
+    other = sweep("", "train.lr=1e-3")  # kept, so never taken for the result of other settings either
+    assert other.returncode == 2 and other.stderr.startswith(
+        "error: 2 of the sweep's 2 cells hold diverged runs with other settings (train.lr: 2e-05 -> 0.001; "), other.stderr
     # another table with the same cells reuses them as they are, diverged
     reused = sweep("", "experiment=b", "hydra.sweeper.reuse=true")
     assert "[sweep] 2 cells: 2 reused from tiny_random (same settings), 0 to run" in reused.stderr, reused.stderr[-2000:]

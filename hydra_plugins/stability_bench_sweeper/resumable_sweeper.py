@@ -103,8 +103,9 @@ class ResumableSweeper(BasicSweeper):
         statuses = plan.statuses(cells)
         clash = plan.other_settings(cells, configs, statuses)
         if clash:  # else they would count as done, and the tables would show their settings under these
-            cell, diff = clash[0]
-            _refuse(f"{len(clash)} of the sweep's {len(cells)} cells hold completed runs with other settings "
+            cell, _, diff = clash[0]
+            kinds = " or ".join(s for s in FINAL if any(state == s for _, state, _ in clash))
+            _refuse(f"{len(clash)} of the sweep's {len(cells)} cells hold {kinds} runs with other settings "
                     f"({'; '.join(diff[:3])}; e.g. {Path(cell.experiment_dir).name}/{cell.run_dir}): give these "
                     "settings their own experiment=, or pass force=true to train those cells again with them")
         twins = {}  # cell index -> the record of a finished run with its settings in another experiment
