@@ -5,8 +5,8 @@ are the same run: Table 2's default threshold on CoLA is Table 1's CWGNC cell on
 copies such a completed (or diverged: ``records.FINAL``) run's record (and its log) from a sibling experiment of
 the same ``results_dir`` into its own cell, so each experiment stays complete on its own for the analysis. The
 copy names its new experiment and sweep, and ``reused_from`` names the run that trained it; its ``config`` and
-``environment`` stay those of that run. Opt-in: the identity leaves out the code's version, so a sweep meant to train again
-after a change to the code must not reuse.
+``environment`` stay those of that run. Opt-in: the identity leaves out the code's version, so a sweep meant to
+train again after a change to the code must not reuse.
 """
 
 from __future__ import annotations

@@ -172,16 +172,15 @@ def not_started(cells: list[Cell], stamps: list[int | None]) -> list[Cell]:
     return [c for c, before, now in zip(cells, stamps, record_stamps(cells)) if now == before]
 
 
-def problems(cells: list[Cell]) -> Counter:
+def problems(cells: list[Cell], states: list[str] | None = None) -> Counter:
     """Why launched cells have no result (crashed with which error, interrupted, or never started): each reason
-    with the number of cells it covers. A diverged run is a result (``records.FINAL``), told apart by the sweep."""
+    with the number of cells it covers. A diverged run is a result (``records.FINAL``), told apart by the sweep.
+    ``states``: the cells' statuses, when the caller has them."""
     reasons: Counter = Counter()
-    live = Liveness()
-    for c in cells:
-        rec, problem = read_record_checked(c.record_path)
-        status = "corrupt" if problem else live.status(rec)
+    for c, status in zip(cells, states or statuses(cells)):
         if status in (*FINAL, "running"):
             continue
+        rec, problem = read_record_checked(c.record_path)  # the error, or what makes it corrupt
         error = rec.get("error") if rec else None
         reasons[{"missing": "did not start (see the error above)", "interrupted": "interrupted",
                  "corrupt": f"have a corrupt record ({problem})"}.get(status)

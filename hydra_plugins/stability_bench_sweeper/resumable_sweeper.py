@@ -104,7 +104,8 @@ class ResumableSweeper(BasicSweeper):
         clash = plan.other_settings(cells, configs, statuses)
         if clash:  # else they would count as done, and the tables would show their settings under these
             cell, _, diff = clash[0]
-            kinds = " or ".join(s for s in FINAL if any(state == s for _, state, _ in clash))
+            held = {state for _, state, _ in clash}
+            kinds = " or ".join(s for s in FINAL if s in held)
             _refuse(f"{len(clash)} of the sweep's {len(cells)} cells hold {kinds} runs with other settings "
                     f"({'; '.join(diff[:3])}; e.g. {Path(cell.experiment_dir).name}/{cell.run_dir}): give these "
                     "settings their own experiment=, or pass force=true to train those cells again with them")
@@ -197,11 +198,12 @@ class ResumableSweeper(BasicSweeper):
         what = f"{exp}" if len(exps) == 1 else f"{exp} ({len(exps)} experiments: {', '.join(Path(e).name for e in exps)})"
         _say(f"results: {what}; progress: python -m stability_bench.status {exp}; "
              f"tables: python -m analysis {exp} --out {exp}/tables")
-        diverged = plan.statuses(pending).count("diverged")
+        states = plan.statuses(pending)
+        diverged = states.count("diverged")
         if diverged:  # a result, not a fault: the tables list them apart (never as failed)
             _say(f"{diverged} cell{'s' if diverged > 1 else ''} diverged (NaN or infinite loss): kept as the result of "
                  "their recipe and seed, so the same command does not train them again (force=true does)")
-        trouble = plan.problems(pending)
+        trouble = plan.problems(pending, states)
         if trouble:
             for why, n in trouble.most_common():
                 _say(f"{n} cell{'s' if n > 1 else ''} {why}")
